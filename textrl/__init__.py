@@ -1,0 +1,3 @@
+"""textrl: experiment campaigns for RL fine-tuning of language models."""
+
+__version__ = "0.1.0"
