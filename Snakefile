@@ -1,0 +1,249 @@
+"""textrl campaign workflow: spec -> [LR probes -> best lr] -> train -> evaluate -> summarize -> report.
+
+    snakemake --profile profiles/default --cores 2 campaign_ab                 # campaigns/ab.yaml
+    snakemake --profile profiles/default --cores 2 campaign_ab --config campaign=campaigns/smoke.yaml
+    snakemake -n campaign_ab                                                   # the job plan
+
+Targets: campaign_ab (default, = all), plan, runs, analysis, report. Wiring only: every rule calls the
+textrl CLI or a package function. Run ids, configs and resources come from textrl.campaign's expansion
+of the spec, the same one `textrl plan` prints.
+"""
+
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from textrl.campaign import expand_probes, expand_runs, load_spec
+from textrl.campaign.expand import base_model_dir
+
+CAMPAIGN = config.get("campaign", "campaigns/ab.yaml")
+RESULTS = config.get("results", "results")
+SPEC = load_spec(CAMPAIGN)
+C = f"{RESULTS}/{SPEC.name}"
+RUNS = {r.run_id: r for r in expand_runs(SPEC, RESULTS)}
+PROBES = {p.run_id: p for p in expand_probes(SPEC, RESULTS)}
+SWEPT = {a.name for a in SPEC.arms if a.lr == "from_sweep"}
+BASE = base_model_dir(RESULTS, SPEC)
+BASE_INPUT = [str(BASE)] if BASE else []
+# Jobs run the textrl of this checkout with this Python, whatever the job's working directory.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")]))
+TEXTRL = f"{shlex.quote(sys.executable)} -m textrl"
+R = SPEC.resources
+JOB_RESOURCES = {
+    "mem_mb": R.mem_mb,
+    "runtime": R.runtime,
+    **({"gpu": R.gpu} if R.gpu else {}),
+    **({"slurm_partition": R.partition} if R.partition else {}),
+    **({"slurm_account": R.account} if R.account else {}),
+}
+SUMMARIES = [f"{C}/runs/{run}/summary.json" for run in RUNS]
+ANALYSIS = f"{C}/analysis"
+
+
+wildcard_constraints:
+    run=r"[^/]+",
+    probe=r"[^/]+",
+    arm=r"[^/]+",
+
+
+localrules:
+    campaign_ab,
+    all,
+    plan,
+    runs,
+    analysis,
+    report,
+    run_config,
+    probe_config,
+    select_lr,
+
+
+onsuccess:
+    if (Path(ANALYSIS) / "report.html").exists():
+        print(f"\ntextrl: campaign {SPEC.name} done; report: {ANALYSIS}/report.html (and report.md)")
+
+
+rule campaign_ab:
+    input:
+        f"{ANALYSIS}/report.html",
+
+
+rule all:
+    input:
+        rules.campaign_ab.input,
+
+
+rule plan:
+    input:
+        CAMPAIGN,
+    output:
+        f"{C}/plan.json",
+        f"{C}/spec.resolved.yaml",
+    log:
+        f"{C}/logs/plan.log",
+    shell:
+        "{TEXTRL} plan {input} --out {RESULTS} --cores {workflow.cores} > {log} 2>&1"
+
+
+rule runs:
+    input:
+        SUMMARIES,
+
+
+if BASE:
+
+    rule base_model:
+        output:
+            directory(str(BASE)),
+        log:
+            f"{C}/logs/base_model.log",
+        threads: R.threads
+        resources:
+            **JOB_RESOURCES,
+        shell:
+            "{TEXTRL} base-model --task {SPEC.task.name} --out {output} > {log} 2>&1"
+
+
+# ---------------------------------------------------------------- LR sweep (only when an arm asks for it)
+
+
+rule probe_config:
+    output:
+        f"{C}/configs/probes/{{probe}}.json",
+    params:
+        config=lambda wc: json.dumps(PROBES[wc.probe].config, sort_keys=True),
+    run:
+        from textrl.campaign.run_files import write_run_config
+
+        probe = PROBES[wildcards.probe]
+        write_run_config(json.loads(params.config), output[0], f"{C}/sweep/{probe.arm}/{probe.run_id}")
+
+
+rule probe:
+    input:
+        config=f"{C}/configs/probes/{{probe}}.json",
+        base=BASE_INPUT,
+    output:
+        metrics=f"{C}/sweep/{{arm}}/{{probe}}/metrics.jsonl",
+        config=f"{C}/sweep/{{arm}}/{{probe}}/config.json",
+    log:
+        f"{C}/logs/probe/{{arm}}/{{probe}}.log",
+    threads: R.threads
+    resources:
+        **JOB_RESOURCES,
+    shell:
+        "{TEXTRL} train {input.config} --out {C}/sweep/{wildcards.arm}/{wildcards.probe} > {log} 2>&1"
+
+
+checkpoint select_lr:
+    input:
+        lambda wc: [
+            f"{C}/sweep/{p.arm}/{p.run_id}/metrics.jsonl" for p in PROBES.values() if p.arm == wc.arm
+        ],
+    output:
+        report(
+            f"{C}/sweep/{{arm}}/best_lr.json",
+            caption="rules/captions/best_lr.rst",
+            category="LR sweep",
+            labels={"arm": "{arm}"},
+        ),
+    run:
+        from textrl.campaign.sweep import write_best_lr
+
+        probes = [
+            (p.lr, p.seed, f"{C}/sweep/{p.arm}/{p.run_id}/metrics.jsonl")
+            for p in PROBES.values()
+            if p.arm == wildcards.arm
+        ]
+        write_best_lr(output[0], wildcards.arm, SPEC.sweep.metric, probes)
+
+
+# ---------------------------------------------------------------- A/B runs
+
+
+rule run_config:
+    input:
+        lambda wc: [f"{C}/sweep/{RUNS[wc.run].arm}/best_lr.json"] if RUNS[wc.run].arm in SWEPT else [],
+    output:
+        f"{C}/configs/runs/{{run}}.json",
+    params:
+        # the params rerun trigger: a run is retrained only when its own config changes
+        config=lambda wc: json.dumps(RUNS[wc.run].config, sort_keys=True),
+    run:
+        from textrl.campaign.run_files import write_run_config
+
+        write_run_config(json.loads(params.config), output[0], f"{C}/runs/{wildcards.run}", input[0] if input else None)
+
+
+rule train:
+    input:
+        config=f"{C}/configs/runs/{{run}}.json",
+        base=BASE_INPUT,
+    output:
+        metrics=f"{C}/runs/{{run}}/metrics.jsonl",
+        config=f"{C}/runs/{{run}}/config.json",
+    log:
+        f"{C}/logs/train/{{run}}.log",
+    threads: R.threads
+    resources:
+        **JOB_RESOURCES,
+    shell:
+        "{TEXTRL} train {input.config} --out {C}/runs/{wildcards.run} > {log} 2>&1"
+
+
+rule evaluate:
+    input:
+        rules.train.output,
+    output:
+        f"{C}/runs/{{run}}/eval.json",
+    log:
+        f"{C}/logs/evaluate/{{run}}.log",
+    threads: R.threads
+    resources:
+        **JOB_RESOURCES,
+    shell:
+        "{TEXTRL} eval {C}/runs/{wildcards.run} > {log} 2>&1"
+
+
+rule summarize:
+    input:
+        rules.evaluate.output,
+        rules.train.output.metrics,
+    output:
+        f"{C}/runs/{{run}}/summary.json",
+    log:
+        f"{C}/logs/summarize/{{run}}.log",
+    shell:
+        "{TEXTRL} summarize {C}/runs/{wildcards.run} > {log} 2>&1"
+
+
+# ---------------------------------------------------------------- analysis and report
+
+
+rule report:
+    input:
+        plan=f"{C}/plan.json",
+        summaries=SUMMARIES,
+    output:
+        runs=report(f"{ANALYSIS}/runs.csv", caption="rules/captions/runs.rst", category="Results"),
+        comparison=report(f"{ANALYSIS}/comparison.json", caption="rules/captions/comparison.rst", category="Results"),
+        md=f"{ANALYSIS}/report.md",
+        html=report(f"{ANALYSIS}/report.html", caption="rules/captions/report.rst", category="Report"),
+        figures=report(
+            directory(f"{ANALYSIS}/figures"),
+            patterns=["{name}.png"],
+            caption="rules/captions/figures.rst",
+            category="Figures",
+        ),
+    log:
+        f"{C}/logs/report.log",
+    shell:
+        "({TEXTRL} report {C} && {sys.executable} -m textrl.campaign.wandb_report {C}) > {log} 2>&1"
+
+
+rule analysis:
+    input:
+        rules.report.output.runs,
+        rules.report.output.comparison,

@@ -1,0 +1,142 @@
+"""Two arms compared across seeds: one number per run, scipy/statsmodels for every test.
+
+A cell is one (baseline, candidate, group size) comparison. Values are pandas Series indexed by seed,
+so a paired test can match runs that share a seed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.stats.meta_analysis import effectsize_smd
+from statsmodels.stats.multitest import multipletests
+
+# An exact permutation test enumerates every arrangement up to this many; beyond it, random resamples.
+PERMUTATION_EXACT_MAX = 20_000
+PERMUTATION_SEED = 12345
+
+
+def _f(x) -> float | None:
+    """JSON-safe float."""
+    if x is None:
+        return None
+    x = float(x)
+    return None if math.isnan(x) or math.isinf(x) else x
+
+
+def arm_summary(values: pd.Series, conf: float = 0.95) -> dict:
+    """n, mean, SD and the t interval of the mean of one arm's per-seed values."""
+    v = values.dropna().to_numpy(float)
+    out = {"n": int(v.size), "mean": _f(v.mean()) if v.size else None, "sd": _f(v.std(ddof=1)) if v.size > 1 else None,
+           "ci_low": None, "ci_high": None}
+    if v.size > 1 and v.std() > 0:
+        lo, hi = stats.ttest_1samp(v, 0.0).confidence_interval(conf)
+        out.update(ci_low=_f(lo), ci_high=_f(hi))
+    elif v.size > 1:
+        out.update(ci_low=_f(v[0]), ci_high=_f(v[0]))
+    return out
+
+
+def paired_values(baseline: pd.Series, candidate: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Values of the seeds present (and finite) in both arms, in seed order."""
+    both = pd.concat({"b": baseline, "c": candidate}, axis=1).dropna().sort_index()
+    return both["b"].to_numpy(float), both["c"].to_numpy(float)
+
+
+def primary_test(baseline: pd.Series, candidate: pd.Series, paired: bool = False, conf: float = 0.95) -> dict:
+    """Difference of means (candidate - baseline) with its CI and p-value: Welch t, or paired t by seed."""
+    if paired:
+        b, c = paired_values(baseline, candidate)
+    else:
+        b, c = baseline.dropna().to_numpy(float), candidate.dropna().to_numpy(float)
+    out = {"test": "paired t (by seed)" if paired else "Welch t", "n_baseline": int(b.size), "n_candidate": int(c.size),
+           "difference": _f(c.mean() - b.mean()) if b.size and c.size else None,
+           "statistic": None, "df": None, "p": None, "ci_low": None, "ci_high": None, "correlation": None}
+    if min(b.size, c.size) < 2:
+        return out
+    with np.errstate(all="ignore"):
+        res = stats.ttest_rel(c, b) if paired else stats.ttest_ind(c, b, equal_var=False)
+        lo, hi = res.confidence_interval(conf)
+    out.update(statistic=_f(res.statistic), df=_f(res.df), p=_f(res.pvalue), ci_low=_f(lo), ci_high=_f(hi))
+    if paired and b.size > 2 and b.std() > 0 and c.std() > 0:
+        out["correlation"] = _f(stats.pearsonr(b, c).statistic)
+    return out
+
+
+def _mean_difference(x, y, axis=-1):
+    return np.mean(x, axis=axis) - np.mean(y, axis=axis)
+
+
+def permutation_min_p(n_baseline: int, n_candidate: int, paired: bool = False) -> float:
+    """The smallest two-sided p an exact permutation test can return: 2 / (number of arrangements)."""
+    arrangements = 2.0**n_baseline if paired else math.comb(n_baseline + n_candidate, n_baseline)
+    return min(1.0, 2.0 / arrangements)
+
+
+def permutation_check(baseline: pd.Series, candidate: pd.Series, paired: bool = False) -> dict:
+    """Permutation test of the difference of means: exact when the arrangements are few enough."""
+    if paired:
+        b, c = paired_values(baseline, candidate)
+    else:
+        b, c = baseline.dropna().to_numpy(float), candidate.dropna().to_numpy(float)
+    min_p = permutation_min_p(b.size, c.size, paired) if min(b.size, c.size) >= 1 else 1.0
+    out = {"p": None, "exact": None, "n_resamples": None, "min_p": _f(min_p)}
+    if min(b.size, c.size) < 2:
+        return out
+    arrangements = 2**b.size if paired else math.comb(b.size + c.size, b.size)
+    exact = arrangements <= PERMUTATION_EXACT_MAX
+    res = stats.permutation_test(
+        (c, b), _mean_difference, vectorized=True, permutation_type="samples" if paired else "independent",
+        n_resamples=np.inf if exact else PERMUTATION_EXACT_MAX, rng=np.random.default_rng(PERMUTATION_SEED))
+    out.update(p=_f(res.pvalue), exact=bool(exact), n_resamples=int(arrangements if exact else PERMUTATION_EXACT_MAX))
+    return out
+
+
+def hedges_g(baseline: pd.Series, candidate: pd.Series) -> float | None:
+    """Bias-corrected standardised difference (candidate - baseline) over the pooled SD."""
+    b, c = baseline.dropna().to_numpy(float), candidate.dropna().to_numpy(float)
+    if min(b.size, c.size) < 2:
+        return None
+    with np.errstate(all="ignore"):
+        g, _ = effectsize_smd(c.mean(), c.std(ddof=1), c.size, b.mean(), b.std(ddof=1), b.size)
+    return _f(g)
+
+
+def probability_of_improvement(baseline: pd.Series, candidate: pd.Series) -> float | None:
+    """P(a candidate run beats a baseline run) = Mann-Whitney U / (n m); ties count one half."""
+    b, c = baseline.dropna().to_numpy(float), candidate.dropna().to_numpy(float)
+    if min(b.size, c.size) < 1:
+        return None
+    return _f(stats.mannwhitneyu(c, b, alternative="two-sided").statistic / (b.size * c.size))
+
+
+def adjust(pvalues: list[float | None], alpha: float, correction: str) -> tuple[list[float | None], list[bool]]:
+    """Multiplicity-adjusted p-values and rejections over one family; None p-values stay out of the family."""
+    idx = [i for i, p in enumerate(pvalues) if p is not None]
+    adj: list[float | None] = [None] * len(pvalues)
+    rej = [False] * len(pvalues)
+    if not idx:
+        return adj, rej
+    ps = np.array([pvalues[i] for i in idx])
+    if correction == "none":
+        r, pa = ps <= alpha, ps
+    else:
+        r, pa, _, _ = multipletests(ps, alpha=alpha, method=correction)
+    for j, i in enumerate(idx):
+        adj[i], rej[i] = _f(pa[j]), bool(r[j])
+    return adj, rej
+
+
+def compare_cell(baseline: pd.Series, candidate: pd.Series, paired: bool = False, conf: float = 0.95,
+                 permutation: bool = True) -> dict:
+    """Every per-cell figure of the report (the multiplicity adjustment is done over the family later)."""
+    out = {"baseline_arm": arm_summary(baseline, conf), "candidate_arm": arm_summary(candidate, conf),
+           **primary_test(baseline, candidate, paired, conf),
+           "hedges_g": hedges_g(baseline, candidate),
+           "prob_improvement": probability_of_improvement(baseline, candidate)}
+    if permutation:
+        out["permutation"] = permutation_check(baseline, candidate, paired)
+    return out

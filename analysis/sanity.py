@@ -1,0 +1,98 @@
+"""Sanity checks: an A/A comparison, evaluation noise against between-seed spread, degenerate data."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pandas as pd
+
+from analysis.compare import _f, primary_test
+
+AA_MAX_SPLITS = 500
+
+
+def aa_check(values: pd.Series, alpha: float) -> dict:
+    """Split one arm's seeds in two and run the primary (Welch) test, which should not fire.
+
+    The fixed split is first half vs second half in seed order; the rate over every balanced split
+    (up to AA_MAX_SPLITS) should be near alpha or below, as the splits are not independent.
+    """
+    v = values.dropna().sort_index()
+    n = len(v)
+    out = {"n_seeds": n, "split": None, "p": None, "fired": None, "splits_tested": 0, "rate_fired": None}
+    if n < 4:
+        out["note"] = f"needs at least 4 seeds (2 per half), has {n}"
+        return out
+    half = n // 2
+    first, second = v.iloc[:half], v.iloc[half:]
+    res = primary_test(first, second)
+    out.update(split=[[int(s) for s in first.index], [int(s) for s in second.index]], p=res["p"],
+               difference=res["difference"], fired=None if res["p"] is None else bool(res["p"] <= alpha))
+    fired, tested = 0, 0
+    arr = v.to_numpy(float)
+    for idx in itertools.islice(itertools.combinations(range(n), half), AA_MAX_SPLITS):
+        if n == 2 * half and 0 not in idx:
+            continue  # the mirror of a split already counted
+        mask = np.zeros(n, bool)
+        mask[list(idx)] = True
+        p = primary_test(pd.Series(arr[mask]), pd.Series(arr[~mask]))["p"]
+        if p is not None:
+            tested += 1
+            fired += p <= alpha
+    out.update(splits_tested=tested, rate_fired=_f(fired / tested) if tested else None)
+    return out
+
+
+def eval_noise(problems: pd.DataFrame, runs: pd.DataFrame) -> list[dict]:
+    """Per arm and group size: the held-out sampling noise of one run's avg@K vs the between-seed SD.
+
+    A run's avg@K is a mean over P problems of c_i / n_i; with the problems fixed, its own sampling
+    noise is sqrt(sum_i p_i (1 - p_i) / (n_i - 1)) / P. When that noise is a large share of the
+    between-seed variance, more samples per problem (a larger K) would sharpen the comparison.
+    """
+    if problems.empty:
+        return []
+    p = problems.dropna(subset=["correct", "n"])
+    p = p[p["n"] > 0]
+    rate = p["correct"] / p["n"]
+    var = rate * (1 - rate) / np.maximum(p["n"] - 1, 1)
+    per_run = p.assign(var=var).groupby("run_id").agg(var=("var", "sum"), P=("var", "size"), K=("n", "mean"))
+    per_run["se"] = np.sqrt(per_run["var"]) / per_run["P"]
+    d = runs[runs["status"] == "done"].merge(per_run, left_on="run_id", right_index=True)
+    out = []
+    for (label, g), grp in d.groupby(["label", "group_size"], sort=True):
+        sd = grp["avg_at_k"].std(ddof=1) if len(grp) > 1 else math.nan
+        rms = math.sqrt((grp["se"] ** 2).mean())
+        P, K = int(grp["P"].median()), float(grp["K"].median())
+        out.append({"arm": label, "group_size": int(g), "n_runs": int(len(grp)), "eval_se_rms": _f(rms),
+                    "eval_se_bound": _f(math.sqrt(0.25 / (P * K))), "problems": P, "k": _f(K),
+                    "between_seed_sd": _f(sd),
+                    "noise_share_of_variance": _f(rms**2 / sd**2) if sd and sd > 0 else None})
+    return out
+
+
+def degenerate(runs: pd.DataFrame, curves: pd.DataFrame, endpoints: list[str]) -> list[str]:
+    """Plain-words findings about data that would make a test meaningless or misleading."""
+    found = []
+    done = runs[runs["status"] == "done"]
+    for ep in endpoints:
+        nan = done[done[ep].isna()]
+        if len(nan):
+            found.append(f"{ep} is missing or NaN in {len(nan)} finished run(s): {', '.join(nan['run_id'][:8])}")
+        for (label, g), grp in done.groupby(["label", "group_size"]):
+            v = grp[ep].dropna()
+            if len(v) > 1 and v.nunique() == 1:
+                found.append(f"{ep}: all {len(v)} runs of {label} at G={g} have the same value {v.iloc[0]:.4g} "
+                             "(zero between-seed variance; the t test is undefined or degenerate)")
+    if not curves.empty:
+        bad = curves[curves["reward_mean"].isna()]
+        if len(bad):
+            runs_hit = bad["run_id"].unique()
+            found.append(f"reward_mean is NaN at {len(bad)} step(s) in {len(runs_hit)} run(s): {', '.join(runs_hit[:8])}")
+    for col, what in (("eval_task", "task"), ("eval_size", "held-out size"), ("eval_split_seed", "split seed"),
+                      ("eval_k", "K")):
+        if col in done and done[col].nunique(dropna=True) > 1:
+            found.append(f"runs were evaluated with different {what}s: {sorted(map(str, done[col].dropna().unique()))}")
+    return found

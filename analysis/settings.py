@@ -1,0 +1,87 @@
+"""The analysis settings of a campaign: plan.json["spec"]["analysis"] with every missing key defaulted.
+
+Keys read (all optional): baseline, candidate, primary, secondary, alpha, paired, correction,
+effect_of_interest, aa_check, and power_preview.power. Unknown keys are ignored, so the report does not
+depend on the exact spec schema; a value of the wrong kind is a ConfigError naming the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from textrl.errors import ConfigError
+
+# Per-run endpoints (summary.json "endpoints"; pass_at_k is the value at the largest k).
+ENDPOINTS = ("avg_at_k", "pass_at_1", "pass_at_k", "greedy_acc", "reward_auc", "final_reward", "final_correct_rate")
+CORRECTIONS = ("holm", "bonferroni", "none")
+
+
+@dataclass(frozen=True)
+class Settings:
+    baseline: str | None = None             # arm name; None -> the first arm of the plan
+    candidates: tuple[str, ...] = ()        # () -> every arm except the baseline
+    primary: str = "avg_at_k"
+    secondary: tuple[str, ...] = ("reward_auc", "final_reward", "pass_at_k")
+    alpha: float = 0.05
+    paired: bool = False
+    correction: str = "holm"
+    effect_of_interest: float = 0.05
+    aa_check: bool = True
+    power: float = 0.8
+    notes: list[str] = field(default_factory=list, compare=False)
+
+    def as_dict(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items() if k != "notes"}
+
+
+def _fail(key: str, expected: str, got) -> ConfigError:
+    return ConfigError(f"plan.json spec.analysis.{key}: expected {expected}, got {got!r}")
+
+
+def settings_from_spec(spec: dict | None) -> Settings:
+    spec = spec or {}
+    a = spec.get("analysis") or {}
+    if not isinstance(a, dict):
+        raise _fail("", "a mapping", a)
+    kw: dict = {}
+    if a.get("baseline") is not None:
+        kw["baseline"] = str(a["baseline"])
+    cand = a.get("candidate", a.get("candidates"))
+    if isinstance(cand, str) and cand != "all":
+        kw["candidates"] = (cand,)
+    elif isinstance(cand, list):
+        kw["candidates"] = tuple(str(c) for c in cand)
+    elif cand not in (None, "all"):
+        raise _fail("candidate", "an arm name, a list of arm names, 'all' or null", cand)
+    for key in ("primary",):
+        if a.get(key) is not None:
+            if a[key] not in ENDPOINTS:
+                raise _fail(key, f"one of {', '.join(ENDPOINTS)}", a[key])
+            kw[key] = a[key]
+    if a.get("secondary") is not None:
+        sec = a["secondary"]
+        if not isinstance(sec, list) or any(s not in ENDPOINTS for s in sec):
+            raise _fail("secondary", f"a list drawn from {', '.join(ENDPOINTS)}", sec)
+        kw["secondary"] = tuple(s for s in sec if s != kw.get("primary", "avg_at_k"))
+    if a.get("alpha") is not None:
+        if not isinstance(a["alpha"], (int, float)) or not 0 < a["alpha"] < 1:
+            raise _fail("alpha", "a number between 0 and 1", a["alpha"])
+        kw["alpha"] = float(a["alpha"])
+    for key in ("paired", "aa_check"):
+        if a.get(key) is not None:
+            if not isinstance(a[key], bool):
+                raise _fail(key, "true or false", a[key])
+            kw[key] = a[key]
+    if a.get("correction") is not None:
+        if a["correction"] not in CORRECTIONS:
+            raise _fail("correction", f"one of {', '.join(CORRECTIONS)}", a["correction"])
+        kw["correction"] = a["correction"]
+    if a.get("effect_of_interest") is not None:
+        e = a["effect_of_interest"]
+        if not isinstance(e, (int, float)) or e <= 0:
+            raise _fail("effect_of_interest", "a positive number", e)
+        kw["effect_of_interest"] = float(e)
+    pw = (spec.get("power_preview") or {}).get("power")
+    if isinstance(pw, (int, float)) and 0 < pw < 1:
+        kw["power"] = float(pw)
+    return Settings(**kw)

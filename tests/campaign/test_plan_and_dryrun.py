@@ -1,0 +1,141 @@
+"""Expansion, plan.json, `textrl plan`, and agreement with the real `snakemake -n`."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from textrl.campaign import expand_probes, expand_runs, load_spec, write_plan
+from textrl.cli import main
+from textrl.config import load_run_config
+
+REPO = Path(__file__).resolve().parents[2]
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+
+ARMS = [
+    {"name": "grpo", "advantage": {"preset": "grpo"}, "lr": 3e-5},
+    {"name": "full", "advantage": {"preset": "full"}, "lr": 3e-5},
+    {"name": "full_b", "advantage": {"preset": "full", "gtpo": {"beta": 0.2}}, "lr": 1e-5},
+]
+
+
+def spec_dict(**over) -> dict:
+    return {"name": "t", "arms": ARMS[:2], "seeds": 3, "group_sizes": [4, 8], **over}
+
+
+def dry_run_counts(spec: dict, tmp_path: Path) -> dict[str, int]:
+    """Job counts per rule from the real snakemake CLI's dry run."""
+    path = tmp_path / f"{spec['name']}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    out = subprocess.run(
+        [str(SNAKEMAKE), "-n", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "campaign_ab",
+         "--config", f"campaign={path}"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    table = out.stdout.split("Job stats:")[1].split("total")[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+@pytest.mark.parametrize(
+    "over",
+    [
+        {"arms": [*ARMS[::2], {**ARMS[1], "lr": [1e-5, 3e-5]}], "seeds": [0, 5], "group_sizes": [2, 4, 16]},
+        {"arms": [ARMS[0], {**ARMS[1], "lr": "from_sweep"}], "seeds": 4, "group_sizes": [4, 8],
+         "sweep": {"lrs": [1e-5, 3e-5, 1e-4], "probe_seeds": 2, "probe_steps": 5}},
+    ],
+    ids=["3-arms-lr-grid", "sweep"],
+)
+def test_plan_and_snakemake_dry_run_agree(over, tmp_path):
+    raw = spec_dict(**over)
+    spec = load_spec(raw)
+    runs, probes = expand_runs(spec), expand_probes(spec)
+    lrs = sum(len(a.lrs) for a in spec.arms)
+    assert len(runs) == lrs * len(spec.seeds) * len(spec.group_sizes)
+    counts = dry_run_counts(raw, tmp_path)
+    assert counts["train"] == len(runs)
+    assert counts.get("probe", 0) == len(probes)
+    assert counts["evaluate"] == counts["summarize"] == counts["run_config"] == len(runs)
+    assert counts["base_model"] == counts["report"] == 1
+    if spec.sweep:
+        assert len(probes) == 3 * 2  # one swept arm x 3 lrs x 2 probe seeds
+        assert counts["select_lr"] == 1
+
+
+def test_run_ids_and_configs_are_valid_run_configs():
+    spec = load_spec(spec_dict(arms=[ARMS[0], {**ARMS[1], "lr": [1e-5, 3e-5]}], seeds=[0, 7]))
+    runs = expand_runs(spec)
+    ids = [r.run_id for r in runs]
+    assert ids[:2] == ["grpo-g4-s0", "grpo-g4-s7"]
+    assert "full-g8-s7-lr3e-05" in ids and "full-g4-s0-lr1e-05" in ids
+    assert len(set(ids)) == len(ids)
+    for r in runs:
+        cfg = load_run_config(r.config, check=False)  # the base model dir is built later
+        assert (cfg.run_id, cfg.arm, cfg.seed, cfg.train.group_size, cfg.train.lr) == (
+            r.run_id, r.arm, r.seed, r.group_size, r.lr)
+        assert cfg.campaign == "t" and cfg.model.path == "results/t/base_model"
+        assert {f"arm:{r.arm}", f"seed:{r.seed}", f"G:{r.group_size}"} <= set(cfg.wandb.tags)
+    # same settings, different seed -> different hash; same run -> same hash on re-expansion
+    assert runs[0].config_hash != runs[1].config_hash
+    assert [r.config_hash for r in expand_runs(spec)] == [r.config_hash for r in runs]
+
+
+def test_arm_loss_overrides_and_training_kl():
+    spec = load_spec(spec_dict(training={"kl_coef": 0.01, "steps": 40},
+                               arms=[ARMS[0], {**ARMS[1], "loss": {"kind": "gspo", "kl_coef": 0.0}}]))
+    by_arm = {r.arm: r.config for r in expand_runs(spec)}
+    assert by_arm["grpo"]["loss"]["kl_coef"] == 0.01 and by_arm["grpo"]["loss"]["kind"] == "grpo"
+    assert by_arm["full"]["loss"] == {**by_arm["grpo"]["loss"], "kind": "gspo", "kl_coef": 0.0}
+    assert by_arm["full"]["train"]["steps"] == 40
+
+
+def test_write_plan_contents(tmp_path):
+    raw = spec_dict(arms=[ARMS[0], {**ARMS[1], "lr": "from_sweep"}], sweep={"lrs": [1e-5, 1e-4]})
+    spec = load_spec(raw)
+    out = write_plan(spec, tmp_path)
+    plan = json.loads((out / "plan.json").read_text())
+    assert plan["campaign"] == "t" and len(plan["runs"]) == 12 and len(plan["probes"]) == 2
+    entry = next(r for r in plan["runs"] if r["run_id"] == "full-g8-s2")
+    assert set(entry) == {"run_id", "arm", "seed", "group_size", "lr", "config_hash", "config"}
+    assert entry["lr"] == "from_sweep" and entry["config"]["train"]["lr"] is None
+    assert plan["spec"]["analysis"]["baseline"] == "grpo" and plan["spec"]["analysis"]["candidate"] == "full"
+    assert plan["spec"]["seeds"] == [0, 1, 2]
+    assert [p["run_id"] for p in plan["probes"]] == ["full-lr1e-05-s1000", "full-lr0.0001-s1000"]
+    # the resolved spec is a complete spec: loading it gives the same campaign
+    resolved = yaml.safe_load((out / "spec.resolved.yaml").read_text())
+    assert resolved["training"]["steps"] == 300 and resolved["evaluation"]["k"] == 4
+    assert load_spec(resolved).resolved() == spec.resolved()
+
+
+def test_plan_command_prints_counts_compute_and_power(tmp_path, capsys):
+    assert main(["plan", str(REPO / "campaigns/ab.yaml"), "--out", str(tmp_path), "--cores", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "2 arms x 2 group sizes x 5 seeds = 20 training runs" in text
+    assert "training completions 288,000" in text  # 20 runs x 300 steps x 8 prompts x (4 or 8)/2 avg 6
+    assert "estimated wall time" in text and "ASSUMPTION: between-seed SD 0.02" in text
+    assert re.search(r"minimum detectable effect 0\.0\d+", text)
+    assert (tmp_path / "ab" / "plan.json").exists()
+
+
+def test_plan_lists_sweep_runs_as_such(capsys, tmp_path):
+    assert main(["plan", str(REPO / "campaigns/sweep.yaml"), "--no-write", "--out", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "plus 12 LR probe runs" in text
+    assert re.search(r"grpo\s+8\s+from sweep\s+300\s+5", text)
+    assert not (tmp_path / "sweep").exists()
+
+
+@pytest.mark.parametrize("name", ["smoke", "ab", "sweep", "tinker"])
+def test_shipped_campaigns_are_valid(name):
+    spec = load_spec(REPO / "campaigns" / f"{name}.yaml")
+    assert spec.name == name
+    assert len(expand_runs(spec)) >= 4
+    if name == "ab":
+        assert len(spec.seeds) >= 5 and len(spec.group_sizes) == 2
+        assert {a.advantage["preset"] for a in spec.arms} == {"grpo", "full"}
+    if name == "tinker":
+        assert spec.backend == "tinker" and "/" in spec.model.path

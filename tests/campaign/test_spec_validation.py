@@ -1,0 +1,126 @@
+"""Malformed campaign specs are rejected with one ConfigError naming the field, before anything runs."""
+
+import copy
+
+import pytest
+
+from textrl.campaign import expand_runs, load_spec
+from textrl.errors import ConfigError
+
+GOOD = {
+    "name": "t",
+    "arms": [
+        {"name": "grpo", "advantage": {"preset": "grpo"}, "lr": 3e-5},
+        {"name": "full", "advantage": {"preset": "full"}, "lr": 3e-5},
+    ],
+    "seeds": 2,
+    "group_sizes": [4],
+}
+
+
+def spec_with(path: str, value, base=GOOD) -> dict:
+    """GOOD with one field (dotted path, list indexes as numbers) set, or deleted when value is DELETE."""
+    spec = copy.deepcopy(base)
+    *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
+    node = spec
+    for p in parents:
+        node = node.setdefault(p, {}) if isinstance(p, str) else node[p]
+    if value is DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return spec
+
+
+DELETE = object()
+
+CASES = [
+    # (field to break, bad value, text the message must contain)
+    ("name", DELETE, "name: required"),
+    ("name", "a/b", "name:"),
+    ("arms", DELETE, "arms: required"),
+    ("arms", [GOOD["arms"][0]], "arms: expected at least two arms"),
+    ("arms.1.name", "grpo", "arm names must be distinct"),
+    ("arms.0.name", "my-arm", "arms[0].name"),
+    ("arms.0.advantage", {"preset": "nope"}, "arms[0].advantage.preset: unknown preset 'nope'"),
+    ("arms.1.advantage", {"scale": "none"}, "arms[1].advantage: expected a mapping with a 'preset'"),
+    ("arms.1.advantage", {"preset": "full", "gtpo": {"beta": -1}}, "arms[1].advantage.gtpo.beta"),
+    ("arms.0.lr", -1e-5, "arms[0].lr"),
+    ("arms.0.lr", "fast", "arms[0].lr"),
+    ("arms.0.lr", [], "arms[0].lr"),
+    ("arms.0.lr", "from_sweep", "arms[0].lr: is 'from_sweep' but the spec has no sweep section"),
+    ("arms.0.loss", {"eps_low": 2.0}, "arms[0].loss.eps_low"),
+    ("arms.0.loss", {"kind": "dpo"}, "arms[0].loss.kind"),
+    ("arms.0.colour", "red", "arms[0].colour: unknown field"),
+    ("seeds", [], "seeds: expected at least one seed"),
+    ("seeds", 0, "seeds: expected a positive count"),
+    ("seeds", [1, 1], "seeds: seeds must be distinct"),
+    ("seeds", "five", "seeds:"),
+    ("group_sizes", [1, 4], "group_sizes: each group size must be >= 2"),
+    ("group_sizes", [], "group_sizes: expected at least one group size"),
+    ("group_sizes", "8", "group_sizes"),
+    ("task.name", "chess", "task.name: unknown task 'chess'"),
+    ("task.heldout_size", 0, "task.heldout_size"),
+    ("model", "./no/such/dir", "model:"),
+    ("backend", "jax", "backend"),
+    ("training.steps", "many", "training.steps"),
+    ("training.stepz", 10, "training.stepz: unknown field (expected one of: steps,"),
+    ("training.top_p", 1.5, "training.top_p"),
+    ("training.lr_schedule", "warmup", "training.warmup_steps"),
+    ("evaluation.k", 0, "evaluation.k"),
+    ("analysis.alpha", 1.5, "analysis.alpha"),
+    ("analysis.primary", "accuracy", "analysis.primary"),
+    ("analysis.baseline", "ppo", "analysis.baseline: unknown arm 'ppo'"),
+    ("analysis.candidate", "grpo", "analysis.candidate: must differ from the baseline arm"),
+    ("analysis.correction", "fdr", "analysis.correction"),
+    ("wandb.mode", "loud", "wandb.mode"),
+    ("sweep", {"probe_steps": 10}, "sweep.lrs: required"),
+    ("sweep", {"lrs": [1e-5]}, "sweep: is given but no arm has lr: from_sweep"),
+    ("resources.threads", 0, "resources.threads"),
+    ("resources.gpus", 1, "resources.gpus: unknown field"),
+    ("backend", "tinker", "model: backend tinker needs a hub id"),
+    ("tinker", {"lora_rank": 8}, "tinker: settings are only used with backend: tinker"),
+]
+
+
+@pytest.mark.parametrize("path,value,expected", CASES, ids=[f"{c[0]}={c[1]!r}"[:60] for c in CASES])
+def test_malformed_spec_is_rejected_naming_the_field(path, value, expected):
+    with pytest.raises(ConfigError) as err:
+        load_spec(spec_with(path, value))
+    assert expected in str(err.value), str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_table_is_big_enough_and_the_base_spec_is_valid():
+    assert len(CASES) >= 20
+    spec = load_spec(GOOD)
+    assert len(expand_runs(spec)) == 4
+
+
+def test_sweep_without_lrs_list_is_rejected():
+    spec = spec_with("arms.1.lr", "from_sweep")
+    spec["sweep"] = {"lrs": []}
+    with pytest.raises(ConfigError, match=r"sweep\.lrs: expected at least one learning rate"):
+        load_spec(spec)
+
+
+def test_file_errors_name_the_file(tmp_path):
+    with pytest.raises(ConfigError, match="no_such.yaml: file not found"):
+        load_spec(tmp_path / "no_such.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
+        load_spec(bad)
+    listy = tmp_path / "list.yaml"
+    listy.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="list.yaml: expected a mapping"):
+        load_spec(listy)
+
+
+def test_plan_command_rejects_a_bad_spec_before_writing_anything(tmp_path):
+    from textrl.cli import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\narms: []\n")
+    assert main(["plan", str(bad), "--out", str(tmp_path / "results")]) == 2
+    assert not (tmp_path / "results").exists()

@@ -1,0 +1,364 @@
+"""AdvantagePipeline: the typed, serialisable definition of an arm's advantages, and its batch computation.
+
+    pipeline = AdvantagePipeline.from_config(run_config["advantage"]).resolved(total_steps)
+    controller = pipeline.controller()                 # goes into the checkpoint via state_dict()
+    advs, metrics = pipeline.compute(rewards, uncertainties, planning_masks, step, controller, correct)
+
+The same code runs for every backend: inputs are plain per-token sequences (lists, numpy or mlx arrays
+all work), outputs are float64 numpy arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from textrl.advantages import episode as ep
+from textrl.advantages import shaping
+from textrl.advantages.sepa import SepaSchedule
+from textrl.advantages.spec_errors import FIELD_ERROR, config_error
+from textrl.errors import ConfigError
+
+
+def field_error(field: str, message: str) -> PydanticCustomError:
+    return PydanticCustomError(FIELD_ERROR, "{message}", {"field": field, "message": message})
+
+
+class Stage(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class SepaConfig(Stage):
+    """SEPA pooling of execution-token uncertainty; parameters of its lambda schedule (SepaSchedule)."""
+
+    steps: int | None = Field(None, ge=0, description="ramp length; null = the run's total steps")
+    delay: int = Field(0, ge=0, description="steps before the ramp starts")
+    schedule: Literal["linear", "auto"] = "linear"
+    gate: float = Field(0.0, ge=0.0, le=1.0, description="correct rate that opens SEPA (0 = always open)")
+    ema_decay: float = Field(0.99, ge=0.0, lt=1.0, description="auto: decay of the variance EMA")
+    warmup: int = Field(50, ge=0, description="auto: updates before var_0 is latched")
+    threshold: float = Field(0.2, gt=0.0, description="auto: variance ratio at which lambda_auto starts rising")
+    max_lambda: float = Field(1.0, ge=0.0, le=1.0, description="lambda the schedule ramps to")
+
+
+class GtpoConfig(Stage):
+    beta: float = Field(0.1, ge=0.0, description="strength of uncertainty weighting (0 = uniform)")
+
+
+class HicraConfig(Stage):
+    alpha: float = Field(0.2, ge=0.0, le=1.0, description="extra credit on planning tokens (<= 1 keeps signs)")
+
+
+class ReinforceConfig(Stage):
+    baseline: Literal["group", "ema"] = "ema"
+    decay: float = Field(0.9, ge=0.0, lt=1.0, description="ema baseline: decay per step")
+    normalize: bool = Field(False, description="divide advantages by their batch std")
+
+
+# full = MaxRL -> SEPA -> GTPO -> HICRA (reference/advantages.md); sepa.steps defaults to the run length.
+PRESETS: dict[str, dict[str, Any]] = {
+    "grpo": {"episode": "grpo", "scale": "none"},
+    "full": {
+        "episode": "maxrl",
+        "sepa": {"schedule": "linear", "delay": 0, "gate": 0.0},
+        "gtpo": {"beta": 0.1},
+        "hicra": {"alpha": 0.2},
+    },
+}
+
+
+def merge(base: dict, overrides: dict) -> dict:
+    """Overrides win; a dict override merges into a dict stage of the preset, anything else replaces it."""
+    out = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = {**out[key], **value}
+        else:
+            out[key] = value
+    return out
+
+
+@dataclass(frozen=True)
+class PipelineNeeds:
+    """What compute() reads, so the trainer can skip work an arm does not use.
+
+    uncertainty: "entropy" / "surprisal" when a stage weights by per-token uncertainty; None when only
+        the number of tokens matters (pass any per-token sequence, or the planning masks, for lengths).
+    planning_mask: whether planning masks are read (SEPA, HICRA); otherwise pass None.
+    correct: whether per-completion correct flags are read (the SEPA gate); otherwise pass None.
+    """
+
+    uncertainty: str | None
+    planning_mask: bool
+    correct: bool
+
+
+class PipelineController:
+    """The stateful part of a pipeline: SEPA schedule and REINFORCE's moving-average baseline."""
+
+    def __init__(self, sepa: SepaSchedule | None = None, baseline: ep.EmaBaseline | None = None):
+        self.sepa = sepa
+        self.baseline = baseline
+
+    def state_dict(self) -> dict:
+        return {
+            "sepa": self.sepa.state_dict() if self.sepa else None,
+            "ema_baseline": self.baseline.state_dict() if self.baseline else None,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        for key, part in (("sepa", self.sepa), ("ema_baseline", self.baseline)):
+            if (state.get(key) is None) != (part is None):
+                raise ValueError(f"controller state: {key!r} does not match this pipeline (resuming a different arm?)")
+            if part is not None:
+                part.load_state_dict(state[key])
+
+
+class AdvantagePipeline(BaseModel):
+    """One arm's advantage definition. Stages run in the order sepa -> gtpo -> hicra; null = off.
+
+    Accepts {"preset": "grpo" | "full", ...overrides}: the preset's fields with the overrides merged
+    in (a stage given as a mapping merges into the preset's stage; null or false switches it off).
+    """
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, validate_default=True)
+
+    episode: Literal["grpo", "maxrl", "reinforce"] = "grpo"
+    scale: Literal["none", "group", "batch"] = Field("none", description="grpo: divide by the group/batch std")
+    reinforce: ReinforceConfig | None = Field(None, description="episode reinforce: baseline options")
+    uncertainty: Literal["entropy", "surprisal"] = "entropy"
+    sepa: SepaConfig | None = None
+    gtpo: GtpoConfig | None = None
+    hicra: HicraConfig | None = None
+    grams: tuple[str, ...] = Field((), description="planning phrases added to the task's built-in list")
+
+    @model_validator(mode="before")
+    @classmethod
+    def expand_preset(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "preset" not in data:
+            return data
+        overrides = dict(data)
+        name = overrides.pop("preset")
+        if name not in PRESETS:
+            raise field_error("preset", f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+        return merge(PRESETS[name], overrides)
+
+    @field_validator("reinforce", "sepa", "gtpo", "hicra", mode="before")
+    @classmethod
+    def stage_switch(cls, value: Any) -> Any:
+        # YAML-friendly: `hicra: true` = defaults, `hicra: false` = off.
+        if value is True:
+            return {}
+        if value is False:
+            return None
+        return value
+
+    @field_validator("scale")
+    @classmethod
+    def scale_only_for_grpo(cls, value: str, info: ValidationInfo) -> str:
+        episode = info.data.get("episode")
+        if value != "none" and episode not in (None, "grpo"):
+            hint = " (use reinforce.normalize)" if episode == "reinforce" else ""
+            raise ValueError(f"applies to episode 'grpo' only, got {value!r} with episode {episode!r}{hint}")
+        return value
+
+    @field_validator("reinforce")
+    @classmethod
+    def reinforce_options(cls, value: ReinforceConfig | None, info: ValidationInfo) -> ReinforceConfig | None:
+        episode = info.data.get("episode")
+        if episode == "reinforce":
+            return value or ReinforceConfig()
+        if value is not None and episode is not None:
+            raise ValueError(f"only used with episode 'reinforce', got episode {episode!r}")
+        return value
+
+    @field_validator("gtpo")
+    @classmethod
+    def sepa_needs_gtpo(cls, value: GtpoConfig | None, info: ValidationInfo) -> GtpoConfig | None:
+        if value is None and info.data.get("sepa") is not None:
+            raise ValueError("must be on when sepa is on: SEPA pools the uncertainty that GTPO weights by, "
+                             "and alone changes nothing")
+        return value
+
+    @field_validator("grams")
+    @classmethod
+    def grams_not_blank(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not g.strip() for g in value):
+            raise ValueError("planning phrases must not be empty")
+        return value
+
+    # --- construction -------------------------------------------------------------------------------
+
+    @classmethod
+    def from_config(cls, config: dict | AdvantagePipeline | None, where: str = "advantage") -> AdvantagePipeline:
+        """Validate a run config's `advantage` mapping; errors become one ConfigError naming the field."""
+        if isinstance(config, AdvantagePipeline):
+            return config
+        if config is None:
+            config = {}
+        if not isinstance(config, dict):
+            raise ConfigError(f"{where}: expected a mapping such as {{preset: grpo}}, got {config!r}")
+        try:
+            return cls.model_validate(config)
+        except ValidationError as e:
+            raise config_error(e, where, cls) from None
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> AdvantagePipeline:
+        return cls.from_config({"preset": name, **overrides})
+
+    def resolved(self, total_steps: int | None) -> AdvantagePipeline:
+        """A copy with every default filled: sepa.steps = total_steps when the spec left it unset."""
+        data = self.model_dump()
+        if data["sepa"] is not None and data["sepa"]["steps"] is None:
+            if total_steps is None or total_steps < 0:
+                raise ConfigError(f"advantage.sepa.steps: not set, and the run length is {total_steps!r}; "
+                                  "give sepa.steps or train.steps >= 0")
+            data["sepa"]["steps"] = int(total_steps)
+        return type(self).from_config(data)
+
+    @property
+    def needs(self) -> PipelineNeeds:
+        return PipelineNeeds(
+            uncertainty=self.uncertainty if self.gtpo is not None else None,
+            planning_mask=self.sepa is not None or self.hicra is not None,
+            correct=self.sepa is not None and self.sepa.gate > 0.0,
+        )
+
+    def require_uncertainty(self, available: Iterable[str], backend: str) -> None:
+        """ConfigError before any compute when the backend cannot provide the uncertainty this arm uses."""
+        available = frozenset(available)
+        kind = self.needs.uncertainty
+        if kind is not None and kind not in available:
+            offers = ", ".join(sorted(available)) or "none"
+            raise ConfigError(f"advantage.uncertainty: {kind!r} is not available from backend {backend!r} "
+                              f"(it offers: {offers})")
+
+    def controller(self) -> PipelineController:
+        sepa = None
+        if self.sepa is not None:
+            if self.sepa.steps is None:
+                raise ValueError("AdvantagePipeline.controller: sepa.steps is unset; call resolved(total_steps) first")
+            sepa = SepaSchedule(**self.sepa.model_dump())
+        baseline = None
+        if self.reinforce is not None and self.reinforce.baseline == "ema":
+            baseline = ep.EmaBaseline(self.reinforce.decay)
+        return PipelineController(sepa, baseline)
+
+    # --- computation ----------------------------------------------------------------------------------
+
+    def episode_advantages(self, rewards: Sequence[Sequence[float]], controller: PipelineController) -> list[np.ndarray]:
+        if self.episode == "grpo":
+            return ep.grpo_batch(rewards, self.scale)
+        if self.episode == "maxrl":
+            out = []
+            for g, group in enumerate(rewards):
+                try:
+                    out.append(ep.maxrl(group))
+                except ValueError as e:
+                    raise ValueError(f"group {g}: {e}") from None
+            return out
+        return ep.reinforce_batch(rewards, self.reinforce.baseline, self.reinforce.normalize, controller.baseline)
+
+    def compute(
+        self,
+        rewards: Sequence[Sequence[float]],
+        uncertainties: Sequence[Sequence[Sequence[float]]] | None,
+        planning_masks: Sequence[Sequence[Sequence[int]]] | None,
+        step: int,
+        controller: PipelineController,
+        correct: Sequence[Sequence[bool]] | None = None,
+    ) -> tuple[list[list[np.ndarray]], dict[str, float | None]]:
+        """Token-level advantages for a batch of prompt groups, and this step's stage metrics.
+
+        Order within a step (documented because it decides what a resumed run reproduces):
+          1. episode advantages per group (an EMA baseline is used, then updated with this batch);
+          2. the SEPA gate observes this batch's correct rate, so the batch that first reaches the gate
+             is already pooled;
+          3. lambda = schedule.lam(step), from the variance EMA of the batches *before* this one;
+          4. per completion: SEPA pools H -> H', GTPO weights A_i by H', HICRA boosts planning tokens;
+          5. schedule.update(raw H of every execution token in this batch) informs later steps only.
+
+        Returns advs[g][i] (float64, one per token of completion i of group g) and metrics
+        {sepa_lambda (None without SEPA), frac_zero_std_groups, adv_abs_mean (over tokens),
+        planning_token_frac (None when no planning masks were passed)}.
+        """
+        needs = self.needs
+        if needs.uncertainty is not None and uncertainties is None:
+            raise ValueError(f"compute: this pipeline weights tokens by {needs.uncertainty}; uncertainties is None")
+        if needs.planning_mask and planning_masks is None:
+            raise ValueError("compute: this pipeline needs planning masks (sepa/hicra); planning_masks is None")
+        if needs.correct and correct is None:
+            raise ValueError("compute: the SEPA gate needs the correct flags; correct is None")
+        lengths_from = uncertainties if uncertainties is not None else planning_masks
+        if lengths_from is None:
+            raise ValueError("compute: pass uncertainties or planning masks so advantages can be laid out per token")
+        check_batch_shape(rewards, lengths_from, "uncertainties" if uncertainties is not None else "planning_masks")
+        if planning_masks is not None and uncertainties is not None:
+            check_batch_shape(rewards, planning_masks, "planning_masks")
+        if controller is None and (self.sepa is not None or (self.reinforce and self.reinforce.baseline == "ema")):
+            raise ValueError("compute: this pipeline is stateful; pass pipeline.controller()")
+
+        episode_advs = self.episode_advantages(rewards, controller)
+
+        lam = None
+        if self.sepa is not None:
+            flags = [bool(c) for group in (correct or ()) for c in group]
+            if flags:
+                controller.sepa.observe_correct_rate(sum(flags) / len(flags))
+            lam = controller.sepa.lam(step)
+
+        advs: list[list[np.ndarray]] = []
+        execution_h: list[np.ndarray] = []
+        n_tokens = n_planning = 0
+        abs_sum = 0.0
+        for g, group in enumerate(episode_advs):
+            row = []
+            for i, a_i in enumerate(group):
+                where = f"compute: group {g} completion {i}"
+                n = len(lengths_from[g][i])
+                mask = None
+                if planning_masks is not None:
+                    mask = shaping.as_mask(planning_masks[g][i], n, where)
+                    n_planning += int(mask.sum())
+                if self.gtpo is not None:
+                    h = shaping.as_uncertainty(uncertainties[g][i], where)
+                    if self.sepa is not None:
+                        execution_h.append(h[~mask])
+                        h = shaping.sepa_pool(h, mask, lam)
+                    a = shaping.gtpo(a_i, h, self.gtpo.beta)
+                else:
+                    a = np.full(n, a_i, dtype=np.float64)
+                if self.hicra is not None:
+                    a = shaping.hicra(a, mask, self.hicra.alpha)
+                n_tokens += n
+                abs_sum += float(np.abs(a).sum())
+                row.append(a)
+            advs.append(row)
+
+        if self.sepa is not None:
+            controller.sepa.update(np.concatenate(execution_h) if execution_h else [])
+
+        metrics = {
+            "sepa_lambda": lam,
+            "frac_zero_std_groups": (
+                sum(not ep.has_signal(np.asarray(r, dtype=np.float64)) for r in rewards) / len(rewards)
+                if len(rewards) else 0.0
+            ),
+            "adv_abs_mean": abs_sum / n_tokens if n_tokens else 0.0,
+            "planning_token_frac": (n_planning / n_tokens if n_tokens else 0.0) if planning_masks is not None else None,
+        }
+        return advs, metrics
+
+
+def check_batch_shape(rewards: Sequence[Sequence[float]], per_token: Sequence, name: str) -> None:
+    if len(per_token) != len(rewards):
+        raise ValueError(f"compute: {len(rewards)} reward groups but {len(per_token)} groups of {name}")
+    for g, (r, t) in enumerate(zip(rewards, per_token)):
+        if len(t) != len(r):
+            raise ValueError(f"compute: group {g} has {len(r)} rewards but {len(t)} completions in {name}")

@@ -1,0 +1,416 @@
+"""The campaign spec (campaigns/*.yaml): what to compare, how each run trains, how the result is judged.
+
+`load_spec` validates a YAML file or dict and turns every mistake into one `ConfigError` naming the file
+and the field (e.g. `arms[1].lr`), before anything is expanded or run. Sections that a run config already
+defines (task, model, evaluation, wandb, tinker) reuse the `textrl.config` models, so a default is written
+once. Importing this module does not import mlx.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import typing
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from textrl.config import (
+    TINY_MODEL,
+    EvalConfig,
+    LoraConfig,
+    LossConfig,
+    ModelConfig,
+    TaskConfig,
+    TinkerConfig,
+    WandbConfig,
+)
+from textrl.errors import ConfigError
+
+PosInt = typing.Annotated[int, Field(gt=0)]
+PosFloat = typing.Annotated[float, Field(gt=0)]
+FROM_SWEEP = "from_sweep"
+# Per-run numbers that analysis can compare (summary.json "endpoints").
+ENDPOINTS = ("avg_at_k", "pass_at_1", "greedy_acc", "reward_auc", "final_reward", "final_correct_rate")
+# Sweep selection reads training metrics only: choosing the lr on held-out accuracy would tune on the
+# very problems the A/B is judged on.
+SWEEP_METRICS = ("reward_auc", "final_reward", "final_correct_rate")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _seed_list(value: Any, field: str, first: int = 0) -> Any:
+    """A count n means seeds first..first+n-1; a list is taken as given."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a positive count or a non-empty list of integer seeds, got {value!r}")
+    if isinstance(value, int):
+        if value < 1:
+            raise ValueError(f"expected a positive count or a non-empty list of integer seeds, got {value!r}")
+        return list(range(first, first + value))
+    if isinstance(value, list):
+        if not value:
+            raise ValueError("expected at least one seed, got an empty list")
+        if any(isinstance(s, bool) or not isinstance(s, int) for s in value):
+            raise ValueError(f"expected integer seeds, got {value!r}")
+        if len(set(value)) != len(value):
+            raise ValueError(f"seeds must be distinct, got {value!r}")
+        return value
+    raise ValueError(f"expected a positive count or a non-empty list of integer seeds, got {value!r}")
+
+
+class ArmSpec(_Section):
+    name: str = Field(description="Arm name: letters, digits, '_' or '.'; the run id prefix and W&B job_type (required).")
+    advantage: dict[str, Any] = Field(
+        description="Advantage pipeline: {preset: grpo | full | ...} plus overrides of the preset's fields "
+        "(`textrl pipelines` lists them) (required)."
+    )
+    lr: Union[float, list[float], str] = Field(
+        3.0e-5,
+        description="Learning rate: a number, a list (one run per lr; run ids get -lr<value>), or "
+        "'from_sweep' (picked by the sweep phase) (default 3e-5).",
+    )
+    loss: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Overrides of the policy loss for this arm: kind, eps_low, eps_high, aggregation, kl_coef, "
+        "entropy_coef, epochs, target_kl (default {}: textrl's loss defaults, kl_coef from training).",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError(f"expected letters, digits, '_' or '.' (it becomes part of run ids), got {v!r}")
+        return v
+
+    @field_validator("advantage")
+    @classmethod
+    def _advantage(cls, v: dict) -> dict:
+        if "preset" not in v:
+            raise ValueError(f"expected a mapping with a 'preset' (e.g. {{preset: grpo}}), got {v!r}")
+        return v
+
+    @field_validator("lr", mode="before")
+    @classmethod
+    def _lr(cls, v: Any) -> Any:
+        def positive(x: Any) -> bool:
+            return isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0
+
+        if v == FROM_SWEEP or positive(v):
+            return v
+        if isinstance(v, list) and v and all(positive(x) for x in v):
+            if len(set(v)) != len(v):
+                raise ValueError(f"learning rates must be distinct, got {v!r}")
+            return v
+        raise ValueError(f"expected a positive number, a non-empty list of positive numbers, or 'from_sweep', got {v!r}")
+
+    @field_validator("loss")
+    @classmethod
+    def _loss(cls, v: dict) -> dict:
+        try:
+            LossConfig.model_validate(v)
+        except ValidationError as e:
+            raise ValueError(_pydantic_message(e.errors()[0])) from None
+        return v
+
+    @property
+    def lrs(self) -> list[float | str]:
+        return self.lr if isinstance(self.lr, list) else [self.lr]
+
+
+class TrainingSpec(_Section):
+    steps: PosInt = Field(300, description="RL steps per run (default 300).")
+    prompts_per_step: PosInt = Field(8, description="Prompts per step, B (default 8).")
+    max_tokens: PosInt = Field(8, description="Maximum new tokens per completion (default 8).")
+    temperature: PosFloat = Field(1.0, description="Sampling temperature of rollouts (default 1.0).")
+    top_p: typing.Annotated[float, Field(gt=0, le=1)] = Field(1.0, description="Nucleus mass of rollouts (default 1.0).")
+    stop: list[str] = Field(default_factory=list, description="Extra stop strings besides EOS and the task's own (default []).")
+    lora: Optional[LoraConfig] = Field(None, description="LoRA {rank, scale, layers}, or null for full fine-tuning (default null).")
+    kl_coef: float = Field(0.0, ge=0, description="k3 KL penalty to the starting policy for every arm; an arm's loss.kl_coef overrides it (default 0).")
+    checkpoint_every: PosInt = Field(50, description="Resumable checkpoint every N steps and at the end (default 50).")
+    lr_schedule: Literal["constant", "warmup"] = Field("constant", description="constant or warmup (default constant).")
+    warmup_steps: int = Field(0, ge=0, description="Warm-up steps when lr_schedule is warmup (default 0).")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay (default 0).")
+    grad_clip: Optional[PosFloat] = Field(1.0, description="Gradient-norm clip, null disables (default 1.0).")
+    log_generations: bool = Field(True, description="Write every completion to generations.jsonl.gz (default true).")
+
+
+class AnalysisSpec(_Section):
+    baseline: Optional[str] = Field(None, description="Baseline arm (default null: the first arm).")
+    candidate: Optional[str] = Field(None, description="Candidate arm (default null: the second arm).")
+    primary: Literal[ENDPOINTS] = Field("avg_at_k", description="Primary endpoint, one number per run (default avg_at_k).")
+    secondary: list[Literal[ENDPOINTS]] = Field(
+        default_factory=lambda: ["reward_auc", "final_reward"],
+        description="Secondary endpoints, reported without multiplicity claims (default [reward_auc, final_reward]).",
+    )
+    alpha: float = Field(0.05, gt=0, lt=1, description="Family-wise significance level (default 0.05).")
+    paired: bool = Field(False, description="Pair runs by seed (paired t) instead of Welch; decide before running (default false).")
+    correction: Literal["holm", "bonferroni", "none"] = Field(
+        "holm", description="Multiplicity correction across group sizes (default holm)."
+    )
+    effect_of_interest: Optional[PosFloat] = Field(
+        0.05, description="Smallest difference in the primary endpoint worth detecting, for seeds-needed figures (default 0.05)."
+    )
+    aa_check: bool = Field(False, description="Also report an A/A comparison of the baseline split by seed halves (default false).")
+
+
+class SweepSpec(_Section):
+    lrs: list[PosFloat] = Field(description="Learning rates to probe for arms with lr: from_sweep (required, non-empty).")
+    probe_steps: PosInt = Field(50, description="Steps of each probe run (default 50).")
+    probe_seeds: Union[int, list[int]] = Field(
+        1, description="Probe seeds: a count n (seeds 1000..1000+n-1, disjoint from the A/B seeds) or a list (default 1)."
+    )
+    metric: Literal[SWEEP_METRICS] = Field(
+        "reward_auc", description="Training metric the best lr maximises, averaged over probe seeds (default reward_auc)."
+    )
+    group_size: Optional[PosInt] = Field(None, description="Group size of probe runs (default null: the largest group size).")
+
+    @field_validator("lrs")
+    @classmethod
+    def _lrs(cls, v: list) -> list:
+        if not v:
+            raise ValueError("expected at least one learning rate to probe, got an empty list")
+        if len(set(v)) != len(v):
+            raise ValueError(f"learning rates must be distinct, got {v!r}")
+        return v
+
+    @field_validator("probe_seeds", mode="before")
+    @classmethod
+    def _probe_seeds(cls, v: Any) -> Any:
+        return _seed_list(v, "probe_seeds", first=1000)
+
+
+class ResourcesSpec(_Section):
+    threads: PosInt = Field(1, description="Cores per training job; Snakemake runs up to --cores/threads jobs at once (default 1).")
+    mem_mb: PosInt = Field(2000, description="Memory per job in MB (default 2000).")
+    runtime: PosInt = Field(60, description="Wall-time limit per job in minutes, used by cluster executors (default 60).")
+    gpu: int = Field(0, ge=0, description="GPUs per job, requested from cluster executors (default 0).")
+    partition: Optional[str] = Field(None, description="SLURM partition (default null: the cluster's default).")
+    account: Optional[str] = Field(None, description="SLURM account (default null).")
+
+
+class PowerPreviewSpec(_Section):
+    prior_sd: PosFloat = Field(
+        0.02,
+        description="ASSUMED between-seed SD of the primary endpoint, used only by `textrl plan`'s power preview "
+        "(default 0.02, about the tiny arithmetic model's avg@k spread).",
+    )
+    power: float = Field(0.8, gt=0, lt=1, description="Power the minimum detectable effect is computed for (default 0.8).")
+
+
+class CampaignSpec(_Section):
+    name: str = Field(description="Campaign name: results go to results/<name>/, and it is the W&B group (required).")
+    task: TaskConfig = Field(default_factory=TaskConfig, description="Task: name, params, heldout_size, split_seed.")
+    model: ModelConfig = Field(default_factory=ModelConfig, description="'tiny', a local mlx-lm directory, or a hub id (default tiny).")
+    backend: Literal["mlx", "tinker"] = Field("mlx", description="mlx (local) or tinker (remote GPUs) (default mlx).")
+    arms: list[ArmSpec] = Field(description="At least two arms (required).")
+    seeds: Union[int, list[int]] = Field(5, description="A count n (seeds 0..n-1) or a list, shared by all arms (default 5).")
+    group_sizes: list[int] = Field(default_factory=lambda: [8], description="Completions per prompt, each >= 2 (default [8]).")
+    training: TrainingSpec = Field(default_factory=TrainingSpec, description="Optimisation and rollout settings shared by all arms.")
+    evaluation: EvalConfig = Field(default_factory=EvalConfig, description="Held-out evaluation: k, temperature, top_p, max_tokens, greedy, seed.")
+    analysis: AnalysisSpec = Field(default_factory=AnalysisSpec, description="The comparison and its statistics.")
+    wandb: WandbConfig = Field(default_factory=WandbConfig, description="Weights & Biases: mode, project, tags, entity.")
+    sweep: Optional[SweepSpec] = Field(None, description="LR sweep phase for arms with lr: from_sweep (default null: no sweep).")
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec, description="Per-job resources for Snakemake.")
+    power_preview: PowerPreviewSpec = Field(default_factory=PowerPreviewSpec, description="Assumptions of the plan's power preview.")
+    tinker: TinkerConfig = Field(default_factory=TinkerConfig, description="backend: tinker settings: base_url, lora_rank.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _model_shorthand(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("model"), str):
+            data = {**data, "model": {"path": data["model"]}}
+        return data
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError(f"expected letters, digits, '_' or '.' (it names results/<name>/), got {v!r}")
+        return v
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _seeds(cls, v: Any) -> Any:
+        return _seed_list(v, "seeds")
+
+    @field_validator("group_sizes")
+    @classmethod
+    def _group_sizes(cls, v: list[int]) -> list[int]:
+        if not v:
+            raise ValueError("expected at least one group size, got an empty list")
+        bad = [g for g in v if g < 2]
+        if bad:
+            raise ValueError(f"each group size must be >= 2 (advantages compare completions within a group), got {bad[0]}")
+        if len(set(v)) != len(v):
+            raise ValueError(f"group sizes must be distinct, got {v!r}")
+        return v
+
+    @field_validator("arms")
+    @classmethod
+    def _arms(cls, v: list[ArmSpec]) -> list[ArmSpec]:
+        if len(v) < 2:
+            raise ValueError(f"expected at least two arms to compare, got {len(v)}")
+        names = [a.name for a in v]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"arm names must be distinct, {dup[0]!r} appears twice")
+        return v
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> "CampaignSpec":
+        names = [a.name for a in self.arms]
+        for field in ("baseline", "candidate"):
+            arm = getattr(self.analysis, field)
+            if arm is not None and arm not in names:
+                raise _FieldError(f"analysis.{field}", f"unknown arm {arm!r}; arms are {', '.join(names)}")
+        if self.baseline_arm == self.candidate_arm:
+            raise _FieldError("analysis.candidate", f"must differ from the baseline arm {self.baseline_arm!r}")
+        swept = [i for i, a in enumerate(self.arms) if a.lr == FROM_SWEEP]
+        if swept and self.sweep is None:
+            raise _FieldError(f"arms[{swept[0]}].lr", "is 'from_sweep' but the spec has no sweep section with lrs")
+        if self.sweep is not None and not swept:
+            raise _FieldError("sweep", "is given but no arm has lr: from_sweep")
+        if self.backend == "tinker" and self.model.path == TINY_MODEL:
+            raise _FieldError("model", "backend tinker needs a hub id (e.g. Qwen/Qwen3-0.6B), not the local 'tiny' model")
+        if self.backend == "mlx" and self.tinker != TinkerConfig():
+            raise _FieldError("tinker", "settings are only used with backend: tinker")
+        if self.training.lr_schedule == "warmup" and self.training.warmup_steps == 0:
+            raise _FieldError("training.warmup_steps", "expected a positive integer when lr_schedule is 'warmup', got 0")
+        return self
+
+    @property
+    def baseline_arm(self) -> str:
+        return self.analysis.baseline or self.arms[0].name
+
+    @property
+    def candidate_arm(self) -> str:
+        if self.analysis.candidate:
+            return self.analysis.candidate
+        return next(a.name for a in self.arms if a.name != self.baseline_arm)
+
+    def resolved(self) -> dict[str, Any]:
+        """Every field with its value or default; baseline/candidate filled in."""
+        data = self.model_dump(mode="json")
+        data["analysis"]["baseline"] = self.baseline_arm
+        data["analysis"]["candidate"] = self.candidate_arm
+        return data
+
+
+class _FieldError(ValueError):
+    """A cross-field check that knows which field to blame."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+
+
+def _loc(parts: tuple) -> str:
+    out = ""
+    for p in parts:
+        if isinstance(p, int):
+            out += f"[{p}]"
+        elif p in {"LoraConfig", "function-before", "function-after"} or p.startswith(("function-", "list[", "literal[")):
+            continue
+        else:
+            out += ("." if out else "") + str(p)
+    return out
+
+
+def _pydantic_message(err: dict) -> str:
+    where = _loc(err["loc"])
+    if err["type"] == "extra_forbidden":
+        return f"{where}: unknown field"
+    if err["type"] == "missing":
+        return f"{where}: required field is missing"
+    if err["type"] == "value_error":
+        msg = str(err.get("ctx", {}).get("error", err["msg"]))
+        if isinstance(err.get("ctx", {}).get("error"), _FieldError) or not where:
+            return msg
+        field, _, rest = msg.partition(": ")
+        if rest and re.fullmatch(r"[A-Za-z_][\w.\[\]]*", field):
+            return f"{where}.{field}: {rest}"
+        return f"{where}: {msg}"
+    got = err.get("input")
+    return f"{where}: {err['msg'][0].lower()}{err['msg'][1:]}, got {got!r}"
+
+
+def _field_list(model: type[BaseModel]) -> str:
+    return ", ".join(model.model_fields)
+
+
+def _unknown_field_hint(err: dict) -> str:
+    """For unknown keys, list the fields the section allows: typos are the usual cause."""
+    loc = [p for p in err["loc"] if not isinstance(p, int)]
+    model: Any = CampaignSpec
+    for part in loc[:-1]:
+        field = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
+        if field is None:
+            return ""
+        ann = field.annotation
+        while typing.get_origin(ann) in (Union, list, typing.Annotated) or str(typing.get_origin(ann)) == "types.UnionType":
+            args = [a for a in typing.get_args(ann) if a is not type(None)]
+            ann = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), args[0])
+        model = ann
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return f" (expected one of: {_field_list(model)})"
+    return ""
+
+
+def load_spec(source: str | os.PathLike | dict) -> CampaignSpec:
+    """Validate a campaign spec (YAML path or dict); raise ConfigError naming the file and field."""
+    where = "campaign spec"
+    if isinstance(source, dict):
+        data: Any = source
+    else:
+        path = Path(source)
+        where = f"campaign spec {path}"
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            raise ConfigError(f"{where}: file not found") from None
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{where}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping of fields, got {type(data).__name__}")
+    try:
+        spec = CampaignSpec.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        hint = _unknown_field_hint(err) if err["type"] == "extra_forbidden" else ""
+        raise ConfigError(f"{where}: {_pydantic_message(err)}{hint}") from None
+    _check_components(spec, where)
+    return spec
+
+
+def _check_components(spec: CampaignSpec, where: str) -> None:
+    """Checks that consult other packages: the task registry, advantage presets, the model path."""
+    from textrl.config import check_model_path
+
+    try:
+        check_model_path(spec.model.path)
+    except ConfigError as e:
+        raise ConfigError(f"{where}: model: {str(e).removeprefix('run config model.path: ')}") from None
+    try:
+        from textrl.tasks import get_task
+
+        get_task(spec.task.name, **spec.task.params)
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    except (TypeError, ValueError, KeyError) as e:
+        raise ConfigError(f"{where}: task.params: {spec.task.name!r} rejected {spec.task.params!r}: {e}") from None
+    try:
+        from textrl.advantages import AdvantagePipeline
+    except ImportError:  # advantages package not installed in this checkout yet
+        return
+    for i, arm in enumerate(spec.arms):
+        try:
+            AdvantagePipeline.from_config(dict(arm.advantage), where=f"arms[{i}].advantage")
+        except ConfigError as e:
+            raise ConfigError(f"{where}: {e}") from None

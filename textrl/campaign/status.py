@@ -1,0 +1,120 @@
+"""Per-run status of a campaign results directory, from the files alone (works while Snakemake runs,
+after it stopped, and on a cluster's shared filesystem).
+
+- done:    summary.json exists (written last, atomically).
+- running: the run's metrics, checkpoint or log changed within the last STALE_S seconds (or a few
+           of its own step times, for slow steps).
+- failed:  not running, and its last log ends in an error (the log's last lines are shown).
+- pending: everything else, including runs stopped mid-way: they resume from their checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from textrl.io import read_json
+
+STALE_S = 120.0
+_ERROR_MARKERS = ("Traceback (most recent call last)", "error:", "Error:", "Killed", "MemoryError")
+
+
+@dataclass
+class RunStatus:
+    run_id: str
+    arm: str
+    state: str  # done | running | failed | pending
+    steps: int
+    last_step: int = 0
+    reward: float | None = None
+    eta_s: float | None = None
+    log_tail: list[str] = field(default_factory=list)
+
+
+def _last_lines(path: Path, n: int) -> list[str]:
+    if not path.exists():
+        return []
+    with open(path, "rb") as f:
+        f.seek(0, 2)
+        f.seek(max(0, f.tell() - 8192))
+        return f.read().decode(errors="replace").splitlines()[-n:]
+
+
+def _last_metrics(path: Path) -> tuple[int, float | None, float | None]:
+    """(last step, its reward_mean, mean step_s over recent steps) without reading the whole file."""
+    lines = _last_lines(path, 20)
+    rows = []
+    for line in lines:
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line cut short by a kill, or the first partial line of the tail
+    if not rows:
+        return 0, None, None
+    step_s = [r["step_s"] for r in rows if isinstance(r.get("step_s"), (int, float))]
+    return rows[-1].get("step", 0), rows[-1].get("reward_mean"), (sum(step_s) / len(step_s) if step_s else None)
+
+
+def _newest_mtime(paths: list[Path]) -> float | None:
+    times = []
+    for p in paths:
+        if p.is_dir():
+            times += [c.stat().st_mtime for c in p.iterdir()]
+        elif p.exists():
+            times.append(p.stat().st_mtime)
+    return max(times) if times else None
+
+
+def run_status(campaign_dir: Path, entry: dict, *, now: float | None = None, log_lines: int = 8) -> RunStatus:
+    now = time.time() if now is None else now
+    run_id = entry["run_id"]
+    run_dir = campaign_dir / "runs" / run_id
+    steps = entry["config"]["train"]["steps"]
+    last, reward, step_s = _last_metrics(run_dir / "metrics.jsonl")
+    status = RunStatus(run_id, entry["arm"], "pending", steps, last, reward)
+    if (run_dir / "summary.json").exists():
+        summary = read_json(run_dir / "summary.json")
+        status.state = "done"
+        status.last_step = summary.get("steps", last)
+        status.reward = summary.get("endpoints", {}).get("final_reward", reward)
+        return status
+    logs = [campaign_dir / "logs" / stage / f"{run_id}.log" for stage in ("train", "evaluate", "summarize")]
+    newest = _newest_mtime([run_dir / "metrics.jsonl", run_dir / "checkpoint", *logs])
+    stale_after = max(STALE_S, 5 * (step_s or 0))
+    if newest is not None and now - newest < stale_after:
+        status.state = "running"
+        if step_s:
+            status.eta_s = (steps - last) * step_s
+        return status
+    existing = [log for log in logs if log.exists()]
+    if existing:
+        latest = max(existing, key=lambda p: p.stat().st_mtime)
+        tail = _last_lines(latest, log_lines)
+        if any(marker in line for line in tail for marker in _ERROR_MARKERS):
+            status.state = "failed"
+            status.log_tail = [f"{latest}:"] + tail
+    return status
+
+
+def campaign_status(campaign_dir: str | Path, *, now: float | None = None) -> list[RunStatus]:
+    campaign_dir = Path(campaign_dir)
+    plan_path = campaign_dir / "plan.json"
+    if not plan_path.exists():
+        from textrl.errors import ConfigError
+
+        raise ConfigError(f"{plan_path}: no plan.json; is {campaign_dir} a campaign results directory "
+                          "(written by `textrl plan` or the Snakefile's plan rule)?")
+    plan = read_json(plan_path)
+    return [run_status(campaign_dir, entry, now=now) for entry in plan["runs"]]
+
+
+def campaign_eta(statuses: list[RunStatus], parallel: int) -> float | None:
+    """Remaining steps of unfinished runs at the mean observed step time, spread over `parallel` slots."""
+    rates = [s.eta_s / max(1, s.steps - s.last_step) for s in statuses if s.eta_s]
+    if not rates:
+        return None
+    step_s = sum(rates) / len(rates)
+    remaining = sum(s.steps - s.last_step for s in statuses if s.state != "done")
+    return remaining * step_s / max(1, parallel)

@@ -1,0 +1,106 @@
+"""`textrl plan SPEC`: the runs a campaign will train, their compute, wall time and a power preview.
+
+Writes results/<name>/plan.json and spec.resolved.yaml. Unlike `snakemake -n`, the plan also lists the
+runs whose learning rate the sweep phase has not picked yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("spec", help="campaign spec YAML, e.g. campaigns/ab.yaml")
+    parser.add_argument("--out", default="results", help="results root; the plan goes to OUT/<name>/ (default results)")
+    parser.add_argument("--cores", type=int, default=os.cpu_count() or 1,
+                        help="cores Snakemake will get, for the wall-time estimate (default: this machine's)")
+    parser.add_argument("--runs", action="store_true", help="list every run id, not one line per arm x G x lr")
+    parser.add_argument("--no-write", action="store_true", help="print only; do not write plan.json")
+
+
+def _seeds(seeds: list[int]) -> str:
+    """0,1,2,3,7 -> 0-3,7"""
+    parts = []
+    for _, grp in itertools.groupby(enumerate(sorted(seeds)), key=lambda t: t[1] - t[0]):
+        vals = [v for _, v in grp]
+        parts.append(str(vals[0]) if len(vals) == 1 else f"{vals[0]}-{vals[-1]}")
+    return ",".join(parts)
+
+
+def _lr(lr) -> str:
+    return "from sweep" if isinstance(lr, str) else format(lr, "g")
+
+
+def _group_lines(runs, kind: str) -> list[str]:
+    lines = [f"  {'arm':<14} {'G':>4} {'lr':>10} {'steps':>6} {'runs':>5}  seeds"]
+    order = {r.arm: i for i, r in enumerate(runs)}
+
+    def key(r):
+        return order[r.arm], r.group_size, r.lr if isinstance(r.lr, float) else float("inf")
+
+    for (_, g, _), grp in itertools.groupby(sorted(runs, key=key), key=key):
+        grp = list(grp)
+        lines.append(f"  {grp[0].arm:<14} {g:>4} {_lr(grp[0].lr):>10} {grp[0].config['train']['steps']:>6} "
+                     f"{len(grp):>5}  {_seeds([r.seed for r in grp])}")
+    return [f"{kind}:"] + lines
+
+
+def render(spec, runs, probes, compute, preview) -> str:
+    from textrl.campaign.estimate import format_duration
+
+    def n(count, noun):
+        return f"{count} {noun}{'' if count == 1 else 's'}"
+
+    out = [f"campaign {spec.name}: task {spec.task.name}, model {spec.model.path}, backend {spec.backend}",
+           f"  {n(len(spec.arms), 'arm')} x {n(len(spec.group_sizes), 'group size')} x {n(len(spec.seeds), 'seed')}"
+           + (" x lrs" if any(isinstance(a.lr, list) for a in spec.arms) else "")
+           + f" = {len(runs)} training runs" + (f", plus {len(probes)} LR probe runs" if probes else ""), ""]
+    if probes:
+        sw = spec.sweep
+        out += _group_lines(probes, f"LR probes ({sw.probe_steps} steps, best lr per arm by {sw.metric})") + [""]
+    out += _group_lines(runs, "training runs") + [""]
+    if probes:
+        swept = sorted({r.arm for r in runs if isinstance(r.lr, str)})
+        out += [f"  lr 'from sweep' ({', '.join(swept)}): chosen after the probes; snakemake -n lists these runs "
+                "with the lr still open", ""]
+    out += [
+        "compute:",
+        f"  training completions {compute.train_completions:,} (at most {compute.train_tokens_max:,} tokens)",
+        f"  held-out completions {compute.eval_completions:,}",
+        f"  estimated wall time  {format_duration(compute.wall_s)} with {compute.parallel_jobs} job(s) at a time"
+        + (" (stored tiny-model benchmark)" if compute.wall_s is not None else
+           " (no stored benchmark for this model/backend)"),
+        "",
+    ]
+    if preview is not None:
+        p = preview
+        out += [
+            f"power preview for {p.endpoint} (ASSUMPTION: between-seed SD {p.prior_sd:g}, from power_preview.prior_sd):",
+            f"  {p.n_per_arm} seeds per arm, {p.n_tests} test(s) ({p.correction}), alpha {p.alpha:g}, "
+            f"{'paired' if p.paired else 'Welch'}, power {p.power:g}",
+            f"  minimum detectable effect {p.mde:.4f}"
+            f"  ({p.mde_at_sd_upper:.4f} if the SD is at its 95% upper bound {p.sd_upper:.4f} for {p.n_per_arm} seeds)",
+        ]
+        if p.effect_of_interest is not None:
+            out.append(f"  seeds per arm to detect {p.effect_of_interest:g}: {p.seeds_needed}")
+    return "\n".join(out)
+
+
+def run(args: argparse.Namespace) -> int:
+    from textrl.campaign import expand_probes, expand_runs, load_spec, write_plan
+    from textrl.campaign.estimate import estimate
+    from textrl.campaign.preview import power_preview
+
+    spec = load_spec(args.spec)
+    runs, probes = expand_runs(spec, args.out), expand_probes(spec, args.out)
+    compute = estimate(spec, runs, probes, args.cores)
+    print(render(spec, runs, probes, compute, power_preview(spec)))
+    if args.runs:
+        print("\nrun ids:")
+        print("\n".join(f"  {r.run_id}  lr={_lr(r.lr)}  {r.config_hash}" for r in probes + runs))
+    if not args.no_write:
+        out = write_plan(spec, args.out)
+        print(f"\nwrote {out / 'plan.json'} and {out / 'spec.resolved.yaml'}")
+    return 0

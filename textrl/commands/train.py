@@ -1,0 +1,22 @@
+"""textrl train CONFIG --out RUN_DIR: one training run (resumes from RUN_DIR/checkpoint)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", help="run config (YAML or JSON; see docs/contracts.md 'Run configuration')")
+    p.add_argument("--out", required=True, help="run directory (created; an existing one is resumed)")
+    p.add_argument("--fresh", action="store_true", help="discard an existing checkpoint and logs in --out first")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
+
+
+def run(args) -> int:
+    from textrl.config import load_run_config
+
+    cfg = load_run_config(args.config)  # every config error surfaces here, before any model loads
+    from textrl.trainer import train
+
+    train(cfg, args.out, fresh=args.fresh, progress=not args.no_progress)
+    return 0

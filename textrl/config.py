@@ -1,0 +1,357 @@
+"""The fully resolved configuration of one training run (docs/contracts.md, "Run configuration").
+
+`load_run_config` validates a YAML/JSON file or a dict and turns every mistake a user can make into one
+`ConfigError` that names the file and the field, before any model is loaded. Importing this module
+does not import mlx.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from textrl.errors import ConfigError
+
+PosInt = typing.Annotated[int, Field(gt=0)]
+NonNegInt = typing.Annotated[int, Field(ge=0)]
+NonNegFloat = typing.Annotated[float, Field(ge=0)]
+PosFloat = typing.Annotated[float, Field(gt=0)]
+
+TINY_MODEL = "tiny"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TaskConfig(_Section):
+    name: str = Field("arithmetic", description="Task name for textrl.tasks.get_task (default arithmetic).")
+    params: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the task (default {}).")
+    heldout_size: PosInt = Field(500, description="Held-out problems never used in training (default 500).")
+    split_seed: int = Field(1234, description="Seed of the train/held-out split, shared by all runs (default 1234).")
+
+
+class ModelConfig(_Section):
+    path: str = Field(
+        TINY_MODEL,
+        description="'tiny' (built-in model for the task, cached under $TEXTRL_CACHE, default ~/.cache/textrl), "
+        "a local mlx-lm directory, or a hub id org/name (default 'tiny').",
+    )
+    chat_template: Literal["auto", "none"] = Field(
+        "auto", description="auto: apply the tokenizer's chat template when it has one; none: raw prompt (default auto)."
+    )
+
+
+class LossConfig(_Section):
+    kind: Literal["grpo", "gspo", "reinforce", "ppo"] = Field(
+        "grpo",
+        description="grpo: token-level clipped surrogate; gspo: sequence-level ratio; reinforce: "
+        "advantage-weighted log-prob; ppo: clipped surrogate over several epochs (default grpo).",
+    )
+    eps_low: typing.Annotated[float, Field(ge=0, lt=1)] = Field(0.2, description="Lower clip bound: ratio >= 1 - eps_low (default 0.2).")
+    eps_high: NonNegFloat = Field(0.28, description="Upper clip bound: ratio <= 1 + eps_high (default 0.28).")
+    aggregation: Literal["token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm"] = Field(
+        "token-mean",
+        description="token-mean (DAPO), seq-mean-token-mean (original GRPO), seq-mean-token-sum-norm "
+        "(Dr. GRPO: token sums / sampling.max_tokens) (default token-mean).",
+    )
+    kl_coef: NonNegFloat = Field(0.0, description="k3 KL penalty to the frozen starting policy; 0 disables (default 0).")
+    entropy_coef: NonNegFloat = Field(0.0, description="Entropy bonus coefficient (default 0).")
+    epochs: PosInt = Field(1, description="Optimizer passes over each rollout batch (default 1; ppo uses more).")
+    target_kl: Optional[PosFloat] = Field(
+        None, description="Stop the epochs of a step early once the approximate KL to the behaviour policy exceeds it (default null: never)."
+    )
+
+
+class LoraConfig(_Section):
+    rank: PosInt = Field(8, description="LoRA rank (default 8).")
+    scale: PosFloat = Field(20.0, description="LoRA scale (default 20.0).")
+    layers: int = Field(-1, description="-1 for all transformer layers, or N for the last N (default -1).")
+
+    @model_validator(mode="after")
+    def _layers(self) -> "LoraConfig":
+        if self.layers == 0 or self.layers < -1:
+            raise ValueError("layers: expected -1 (all) or a positive number of last layers")
+        return self
+
+
+class TrainConfig(_Section):
+    steps: PosInt = Field(300, description="RL steps (default 300).")
+    prompts_per_step: PosInt = Field(8, description="Prompts per step, B (default 8).")
+    group_size: PosInt = Field(8, description="Completions per prompt, G (default 8).")
+    lr: PosFloat = Field(3.0e-5, description="Peak AdamW learning rate (default 3e-5).")
+    lr_schedule: Literal["constant", "warmup"] = Field(
+        "constant", description="constant, or warmup: linear from 0 over warmup_steps then constant (default constant)."
+    )
+    warmup_steps: NonNegInt = Field(0, description="Warm-up steps for lr_schedule warmup (default 0).")
+    weight_decay: NonNegFloat = Field(0.0, description="AdamW weight decay (default 0).")
+    grad_clip: Optional[PosFloat] = Field(1.0, description="Global gradient-norm clip; null disables (default 1.0).")
+    lora: Optional[LoraConfig] = Field(None, description="LoRA adapters, or null for full fine-tuning (default null).")
+    checkpoint_every: PosInt = Field(50, description="Save a resumable checkpoint every N steps and at the end (default 50).")
+    log_generations: bool = Field(True, description="Write every completion to generations.jsonl.gz (default true).")
+
+    @model_validator(mode="after")
+    def _warmup(self) -> "TrainConfig":
+        if self.lr_schedule == "warmup" and self.warmup_steps == 0:
+            raise ValueError("warmup_steps: expected a positive integer when lr_schedule is 'warmup', got 0")
+        return self
+
+
+class SamplingConfig(_Section):
+    temperature: PosFloat = Field(1.0, description="Sampling temperature; the trained policy is softmax(logits/T) (default 1.0).")
+    top_p: typing.Annotated[float, Field(gt=0, le=1)] = Field(1.0, description="Nucleus sampling mass in (0, 1] (default 1.0).")
+    max_tokens: PosInt = Field(8, description="Maximum new tokens per completion (default 8).")
+    stop: list[str] = Field(default_factory=list, description="Extra stop strings besides EOS; [] also adds the task's own (default []).")
+
+
+class EvalConfig(_Section):
+    k: PosInt = Field(4, description="Samples per held-out problem for avg@k and pass@k (default 4).")
+    temperature: PosFloat = Field(1.0, description="Sampling temperature for the K samples (default 1.0).")
+    top_p: typing.Annotated[float, Field(gt=0, le=1)] = Field(1.0, description="Nucleus mass for the K samples (default 1.0).")
+    max_tokens: Optional[PosInt] = Field(None, description="Maximum new tokens; null = sampling.max_tokens (default null).")
+    greedy: bool = Field(True, description="Also decode greedily once per problem for greedy accuracy (default true).")
+    seed: int = Field(0, description="Evaluation sampling seed, shared by all runs so they are paired (default 0).")
+
+
+class WandbConfig(_Section):
+    mode: Literal["disabled", "offline", "online"] = Field("disabled", description="W&B logging mode (default disabled).")
+    project: str = Field("textrl", description="W&B project (default textrl).")
+    tags: list[str] = Field(default_factory=list, description="W&B tags (default []).")
+    entity: Optional[str] = Field(None, description="W&B entity (default null: the user's default).")
+
+
+class TinkerConfig(_Section):
+    base_url: Optional[str] = Field(None, description="Tinker service URL (default null: the client's default).")
+    lora_rank: Optional[PosInt] = Field(None, description="LoRA rank on the Tinker service (default null: train.lora.rank or 32).")
+
+
+class RunConfig(_Section):
+    run_id: str = Field("run", description="Run identifier, also the W&B run name (default 'run').")
+    campaign: str = Field("default", description="Campaign name, the W&B group (default 'default').")
+    arm: str = Field("default", description="Arm name, the W&B job_type (default 'default').")
+    seed: int = Field(0, description="Fixes LoRA init, prompt order and sampling RNG (default 0).")
+    backend: Literal["mlx", "tinker"] = Field("mlx", description="mlx (local) or tinker (remote) (default mlx).")
+    task: TaskConfig = Field(default_factory=TaskConfig, description="Task and held-out split.")
+    model: ModelConfig = Field(default_factory=ModelConfig, description="Base model.")
+    advantage: dict[str, Any] = Field(
+        default_factory=lambda: {"preset": "grpo"},
+        description="textrl.advantages AdvantagePipeline config (default {preset: grpo}).",
+    )
+    loss: LossConfig = Field(default_factory=LossConfig, description="Policy loss.")
+    train: TrainConfig = Field(default_factory=TrainConfig, description="Optimisation.")
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig, description="Rollout decoding.")
+    eval: EvalConfig = Field(default_factory=EvalConfig, description="Held-out evaluation.")
+    wandb: WandbConfig = Field(default_factory=WandbConfig, description="Weights & Biases logging.")
+    tinker: TinkerConfig = Field(default_factory=TinkerConfig, description="Remote backend settings.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    @property
+    def eval_max_tokens(self) -> int:
+        return self.eval.max_tokens or self.sampling.max_tokens
+
+
+# --------------------------------------------------------------------------- error messages
+
+
+def _unwrap(annotation: Any) -> tuple[Any, list[Any], bool]:
+    """(bare type, constraint metadata, allows None) of a possibly Optional/Annotated annotation."""
+    metadata: list[Any] = []
+    nullable = False
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            args = typing.get_args(annotation)
+            annotation = args[0]
+            for m in args[1:]:
+                metadata.extend(getattr(m, "metadata", [m]))
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            nullable = True
+            annotation = args[0]
+        else:
+            return annotation, metadata, nullable
+
+
+_BOUNDS = (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))
+
+
+def _describe(annotation: Any, metadata: list[Any]) -> str:
+    bare, meta, nullable = _unwrap(annotation)
+    meta = meta + list(metadata)
+    if typing.get_origin(bare) is Literal:
+        desc = "one of " + ", ".join(repr(v) for v in typing.get_args(bare))
+    elif bare is bool:
+        desc = "true or false"
+    elif bare in (int, float):
+        noun = "integer" if bare is int else "number"
+        bounds = [(sym, getattr(m, attr)) for m in meta for attr, sym in _BOUNDS if hasattr(m, attr)]
+        if bounds == [(">", 0)]:
+            desc = f"a positive {noun}"
+        elif bounds == [(">=", 0)]:
+            desc = f"a non-negative {noun}"
+        else:
+            desc = ("an " if bare is int else "a ") + noun + "".join(
+                (" " if i == 0 else " and ") + f"{sym} {v}" for i, (sym, v) in enumerate(bounds)
+            )
+    elif bare is str:
+        desc = "a string"
+    elif typing.get_origin(bare) is list:
+        desc = "a list of strings"
+    elif typing.get_origin(bare) is dict or bare is dict:
+        desc = "a mapping"
+    elif isinstance(bare, type) and issubclass(bare, BaseModel):
+        desc = "a mapping with fields " + ", ".join(bare.model_fields)
+    else:
+        desc = str(bare)
+    return desc + (" or null" if nullable else "")
+
+
+def _field_at(loc: tuple) -> tuple[Any, list[Any], type[BaseModel] | None] | None:
+    """The annotation and constraints of the field at `loc`, and the model that owns it."""
+    model: Any = RunConfig
+    info = None
+    for part in loc:
+        if not (isinstance(model, type) and issubclass(model, BaseModel)) or part not in model.model_fields:
+            return None
+        info = model.model_fields[part]
+        owner = model
+        model, _, _ = _unwrap(info.annotation)
+    return (info.annotation, list(info.metadata), owner) if info is not None else None
+
+
+def _message(err: dict) -> str:
+    loc = tuple(p for p in err["loc"] if isinstance(p, str) and not p.startswith("function-"))
+    # pydantic appends the nested model name for Optional[Model] fields
+    loc = tuple(p for p in loc if p not in {"LoraConfig"})
+    dotted = ".".join(loc) or "(top level)"
+    got = err.get("input")
+    if err["type"] == "extra_forbidden":
+        parent = _field_at(loc[:-1]) if len(loc) > 1 else None
+        model = _unwrap(parent[0])[0] if parent else RunConfig
+        allowed = ", ".join(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else ""
+        return f"run config {dotted}: unknown field (expected one of: {allowed})"
+    if err["type"] == "missing":
+        return f"run config {dotted}: required field is missing"
+    if err["type"] == "value_error":
+        msg = str(err.get("ctx", {}).get("error", err["msg"]))
+        field, _, rest = msg.partition(": ")
+        if rest and " " not in field:
+            return f"run config {dotted}.{field}: {rest}"
+        return f"run config {dotted}: {msg}"
+    found = _field_at(loc)
+    if found is None:
+        return f"run config {dotted}: {err['msg']}, got {got!r}"
+    annotation, metadata, _ = found
+    return f"run config {dotted}: expected {_describe(annotation, metadata)}, got {got!r}"
+
+
+# --------------------------------------------------------------------------- checks beyond types
+
+
+def _check_task(cfg: RunConfig) -> None:
+    try:
+        from textrl.tasks import get_task
+    except ImportError:
+        return  # textrl.tasks not installed yet: the trainer will fail loudly when it needs the task
+    try:
+        get_task(cfg.task.name, **cfg.task.params)
+    except ConfigError as e:
+        raise ConfigError(f"run config task: {e}") from None
+    except (TypeError, ValueError, KeyError) as e:
+        raise ConfigError(f"run config task: {cfg.task.name!r} with params {cfg.task.params}: {e}") from None
+
+
+def _check_advantage(cfg: RunConfig) -> None:
+    try:
+        from textrl.advantages import AdvantagePipeline
+    except ImportError:
+        return
+    try:
+        AdvantagePipeline.from_config(dict(cfg.advantage))
+    except ConfigError as e:
+        raise ConfigError(f"run config advantage: {e}") from None
+    except (TypeError, ValueError, KeyError) as e:
+        raise ConfigError(f"run config advantage: {e}") from None
+
+
+def check_model_path(path: str) -> None:
+    """'tiny', an existing mlx-lm directory (with config.json), or something shaped like a hub id."""
+    if path == TINY_MODEL:
+        return
+    p = Path(path).expanduser()
+    if p.is_dir():
+        if not (p / "config.json").is_file():
+            raise ConfigError(f"run config model.path: {path!r} is a directory without config.json, not an mlx-lm model")
+        return
+    if path.startswith(("/", ".", "~")) or p.exists() or not _HUB_ID.match(path):
+        raise ConfigError(
+            f"run config model.path: {path!r} is not 'tiny', an existing mlx-lm directory, or a hub id like org/name"
+        )
+
+
+def check_run_config(cfg: RunConfig) -> None:
+    """Checks that need other modules (task registry, advantage presets) or the file system."""
+    check_model_path(cfg.model.path)
+    _check_task(cfg)
+    _check_advantage(cfg)
+
+
+def _read(path: Path) -> Any:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: run config file not found") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read run config ({e.strerror})") from None
+    if path.suffix == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{path}: not valid JSON (line {e.lineno}: {e.msg})") from None
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+
+
+def load_run_config(source: str | os.PathLike | dict, *, check: bool = True) -> RunConfig:
+    """Validate a run config file (YAML/JSON) or dict. Raises ConfigError naming the file and field.
+
+    A config.json written by `textrl train` (with "run" beside "versions") is accepted too.
+    `check=False` skips the checks that consult the task registry and the file system.
+    """
+    where = ""
+    if isinstance(source, dict):
+        data: Any = source
+    else:
+        path = Path(source)
+        where = f"{path}: "
+        data = _read(path)
+        if isinstance(data, dict) and "run" in data and "versions" in data:
+            data = data["run"]
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}run config: expected a mapping of fields, got {type(data).__name__}")
+    try:
+        cfg = RunConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(where + _message(e.errors()[0])) from None
+    if check:
+        try:
+            check_run_config(cfg)
+        except ConfigError as e:
+            raise ConfigError(where + str(e)) from None
+    return cfg

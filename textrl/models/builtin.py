@@ -1,0 +1,148 @@
+"""The built-in model for a task: built offline, warm-started, cached under $TEXTRL_CACHE.
+
+The cache key is a hash of everything that determines the weights: the task (name, params, split),
+its alphabet, the architecture, the warm-start recipe and seed, and BUILD_VERSION (bump it when the
+code that builds the model changes meaning). The directory also holds the build record (build.json:
+recipe, loss log, timings) and the base policy's held-out evaluation (base_eval.json).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from textrl.io import atomic_write_json
+
+BUILD_VERSION = 1
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("TEXTRL_CACHE") or Path.home() / ".cache" / "textrl").expanduser()
+
+
+@dataclass(frozen=True)
+class TinyRecipe:
+    """Everything that determines a built-in model. Defaults are the prototype's measured recipe."""
+
+    task: str = "arithmetic"
+    task_params: dict = field(default_factory=dict)
+    split_seed: int = 1234
+    heldout_size: int = 500
+    arch: dict = field(default_factory=dict)  # TinyArch fields; {} = defaults
+    warmstart: dict = field(default_factory=dict)  # WarmStart fields; {} = defaults
+
+    @classmethod
+    def for_run(cls, cfg) -> "TinyRecipe":
+        return cls(task=cfg.task.name, task_params=dict(cfg.task.params), split_seed=cfg.task.split_seed, heldout_size=cfg.task.heldout_size)
+
+    def resolved(self) -> dict:
+        from textrl.models.tiny import TinyArch
+        from textrl.models.warmstart import WarmStart
+
+        return {
+            "build_version": BUILD_VERSION,
+            "task": self.task,
+            "task_params": self.task_params,
+            "split_seed": self.split_seed,
+            "heldout_size": self.heldout_size,
+            "arch": TinyArch(**self.arch).to_dict(),
+            "warmstart": WarmStart(**self.warmstart).to_dict(),
+        }
+
+    def key(self) -> str:
+        blob = json.dumps(self.resolved(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def default_dir(self) -> Path:
+        return cache_root() / "models" / f"tiny-{self.task.replace(':', '_').replace('/', '_')}-{self.key()}"
+
+
+def task_alphabet(task, examples) -> str:
+    if hasattr(task, "alphabet"):
+        return task.alphabet() if callable(task.alphabet) else str(task.alphabet)
+    chars = set()
+    for ex in examples:
+        chars |= set(ex.prompt) | set(task.target(ex))
+    return "".join(sorted(chars))
+
+
+@contextmanager
+def _lock(path: Path):
+    """Concurrent builders (parallel Snakemake jobs) wait for the first instead of racing it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def is_built(out: Path) -> bool:
+    return (out / "build.json").is_file() and (out / "config.json").is_file()
+
+
+def ensure_tiny_model(recipe: TinyRecipe, out: Path | None = None, log=print) -> Path:
+    """The built model's directory: reused when present, else built (a few minutes on 2 cores)."""
+    out = Path(out) if out else recipe.default_dir()
+    if is_built(out):
+        return out
+    with _lock(out.with_name(out.name + ".lock")):
+        if is_built(out):
+            return out
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        try:
+            build_tiny_model(recipe, tmp, log=log)
+            if out.exists():
+                shutil.rmtree(out)
+            os.replace(tmp, out)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def build_tiny_model(recipe: TinyRecipe, out: Path, log=print) -> dict:
+    """Build, warm-start, save and evaluate the built-in model into `out`; returns build.json."""
+    from textrl.config import RunConfig, TaskConfig
+    from textrl.engine.mlx_engine import MLXEngine
+    from textrl.evaluate import evaluate_policy, identity_of, settings_of
+    from textrl.models.charlevel import EOS_ID, PAD_ID
+    from textrl.models.tiny import TinyArch, n_params, new_model, save_model_dir, vocab_size
+    from textrl.models.warmstart import WarmStart, supervised
+    from textrl.tasks import get_task
+    from mlx_lm import load
+
+    resolved = recipe.resolved()
+    task = get_task(recipe.task, **recipe.task_params)
+    train, heldout = task.split(recipe.split_seed, recipe.heldout_size)
+    alphabet = task_alphabet(task, train + heldout)
+    arch, ws = TinyArch(**recipe.arch), WarmStart(**recipe.warmstart)
+    model, config = new_model(arch, vocab_size(alphabet), ws.seed)
+    save_model_dir(model, config, alphabet, out)  # writes the tokenizer the warm start encodes with
+    _, tokenizer = load(str(out))
+    pairs = [(tokenizer.encode(ex.prompt), tokenizer.encode(task.target(ex)) + [EOS_ID]) for ex in train]
+    log(f"building tiny model for task {recipe.task}: {n_params(model):,} parameters, {len(alphabet)} characters, "
+        f"{ws.steps} warm-start steps on {len(train)} training problems")
+    start = time.perf_counter()
+    sft_log = supervised(model, pairs, ws, PAD_ID)
+    sft_s = time.perf_counter() - start
+    save_model_dir(model, config, alphabet, out)
+    record = {"recipe": resolved, "key": recipe.key(), "parameters": n_params(model), "alphabet": alphabet,
+              "warmstart_s": round(sft_s, 1), "warmstart_log": sft_log}
+    # evaluated under the default run's eval settings, so that eval.json can copy it in as the baseline
+    run = RunConfig(task=TaskConfig(name=recipe.task, params=recipe.task_params, split_seed=recipe.split_seed,
+                                    heldout_size=recipe.heldout_size))
+    base = {**identity_of(run), **evaluate_policy(MLXEngine(*load(str(out))), task, heldout, settings_of(run))}
+    atomic_write_json(out / "base_eval.json", base)
+    atomic_write_json(out / "build.json", record)
+    log(f"tiny model ready in {out}: held-out greedy {base['greedy_acc']:.3f}, avg@{base['k']} {base['avg_at_k']:.3f} "
+        f"(warm start {sft_s:.0f} s)")
+    return record

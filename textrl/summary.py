@@ -1,0 +1,46 @@
+"""summary.json: a finished run's endpoints, from eval.json and metrics.jsonl. Written last; marks "done"."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from textrl.errors import ConfigError
+from textrl.io import atomic_write_json, read_json, read_jsonl
+
+
+def summarize_run(run_dir: str | Path) -> dict:
+    run_dir = Path(run_dir)
+    for name in ("config.json", "metrics.jsonl", "eval.json"):
+        if not (run_dir / name).is_file():
+            raise ConfigError(f"{run_dir}: no {name}; summarize runs after `textrl train` and `textrl eval`")
+    run = read_json(run_dir / "config.json")["run"]
+    metrics = read_jsonl(run_dir / "metrics.jsonl")
+    ev = read_json(run_dir / "eval.json")
+    steps = run["train"]["steps"]
+    if len(metrics) != steps or metrics[-1]["step"] != steps:
+        raise ConfigError(f"{run_dir}/metrics.jsonl: {len(metrics)} rows for a run of {steps} steps (training unfinished?)")
+    tail = metrics[-max(1, math.ceil(0.1 * len(metrics))):]
+    summary = {
+        "run_id": run["run_id"],
+        "arm": run["arm"],
+        "seed": run["seed"],
+        "group_size": run["train"]["group_size"],
+        "lr": run["train"]["lr"],
+        "status": "done",
+        "steps": steps,
+        "endpoints": {
+            "avg_at_k": ev["avg_at_k"],
+            "pass_at_1": ev["pass_at_1"],
+            "pass_at_k": ev["pass_at_k"],
+            "greedy_acc": ev["greedy_acc"],
+            "reward_auc": sum(m["reward_mean"] for m in metrics) / len(metrics),
+            "final_reward": sum(m["reward_mean"] for m in tail) / len(tail),
+            "final_correct_rate": sum(m["correct_rate"] for m in tail) / len(tail),
+        },
+        "base": ev.get("base"),
+        "tokens_generated": metrics[-1]["tokens_generated"],
+        "wall_s": round(sum(m["step_s"] for m in metrics), 2),
+    }
+    atomic_write_json(run_dir / "summary.json", summary)
+    return summary

@@ -1,0 +1,47 @@
+"""Weights & Biases logging for one run: group = campaign, job_type = arm, name = run_id.
+
+wandb is imported only when the mode is not "disabled", so runs and tests need neither the package
+nor a network. The W&B run id is stored in the checkpoint, and a resumed run continues the same W&B run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class Tracker:
+    def __init__(self, cfg, run_dir: Path, resolved_config: dict, run_id: str | None = None):
+        self.mode = cfg.wandb.mode
+        self._run = None
+        self.run_id = run_id
+        if self.mode == "disabled":
+            return
+        import wandb
+
+        self.run_id = run_id or wandb.util.generate_id()
+        self._run = wandb.init(
+            project=cfg.wandb.project,
+            entity=cfg.wandb.entity,
+            group=cfg.campaign,
+            job_type=cfg.arm,
+            name=cfg.run_id,
+            id=self.run_id,
+            resume="allow",
+            mode=self.mode,
+            dir=str(run_dir),
+            tags=list(cfg.wandb.tags),
+            config=resolved_config,
+        )
+
+    def log(self, row: dict) -> None:
+        if self._run is not None:
+            self._run.log({k: v for k, v in row.items() if v is not None and k != "step"}, step=row["step"])
+
+    def summary(self, values: dict) -> None:
+        if self._run is not None:
+            self._run.summary.update(values)
+
+    def finish(self) -> None:
+        if self._run is not None:
+            self._run.finish()
+            self._run = None

@@ -1,0 +1,311 @@
+"""The engine-neutral RL loop: sample -> score -> advantages -> datums -> forward_backward -> optim_step.
+
+Seeds are real and need no RNG snapshot: the prompts of step s and the sampling key of step s are
+functions of (run seed, s) alone, so a run resumed from the checkpoint of step s continues exactly as an
+uninterrupted run would. On resume, metrics.jsonl and generations.jsonl.gz are cut back to the
+checkpoint's step before any new step is appended, so no step is ever logged twice.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import subprocess
+import time
+import zlib
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from textrl import __version__, fastblas
+from textrl.checkpoint import Checkpoints, append_gzip_jsonl, truncate_log
+from textrl.engine.base import Datum, SamplingParams
+from textrl.engine.loss_spec import LossSpec
+from textrl.errors import ConfigError
+from textrl.io import append_jsonl, atomic_write_json, read_json
+
+TIMING_FIELDS = ("gen_s", "score_s", "train_s", "step_s")
+
+
+def derived_seed(seed: int, step: int, purpose: str) -> int:
+    """A 63-bit seed for one purpose at one step: independent streams without stored RNG state."""
+    entropy = [seed & (2**64 - 1), step, zlib.crc32(purpose.encode())]
+    return int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)[0]) >> 1
+
+
+def prompts_for_step(n_train: int, per_step: int, seed: int, step: int) -> list[int]:
+    """Indices of the training problems of `step` (1-based): epochs of seeded permutations."""
+    start = (step - 1) * per_step
+    out = []
+    while len(out) < per_step:
+        epoch, offset = divmod(start + len(out), n_train)
+        order = list(range(n_train))
+        random.Random(derived_seed(seed, epoch, "prompt-order")).shuffle(order)
+        take = min(per_step - len(out), n_train - offset)
+        out.extend(order[offset : offset + take])
+    return out
+
+
+def lr_at(cfg, step: int) -> float:
+    if cfg.train.lr_schedule == "warmup":
+        return cfg.train.lr * min(1.0, step / cfg.train.warmup_steps)
+    return cfg.train.lr
+
+
+def versions() -> dict:
+    out = {"python": platform.python_version(), "textrl": __version__}
+    for dist in ("mlx", "mlx-lm", "numpy", "pydantic", "transformers", "tokenizers", "wandb", "tinker"):
+        try:
+            out[dist.replace("-", "_")] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def git_revision() -> str | None:
+    try:
+        here = Path(__file__).resolve().parent
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        if rev.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True, timeout=5)
+        return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+@dataclass
+class Setup:
+    cfg: object
+    task: object
+    train_set: list
+    pipeline: object
+    engine: object
+    model_dir: object
+
+
+def make_engine(cfg, log=print):
+    """(engine, model location) for the run's backend."""
+    if cfg.backend == "tinker":
+        from textrl.engine.tinker_engine import TinkerEngine
+
+        return TinkerEngine.from_run_config(cfg), cfg.model.path
+    from textrl.models import load_engine, resolve_model_dir
+
+    model_dir = resolve_model_dir(cfg, log=log)
+    return load_engine(cfg, model_dir, "train"), model_dir
+
+
+def setup(cfg, log=print) -> Setup:
+    """Everything a run needs, validated in cost order: config-level errors before any model loads."""
+    from textrl.advantages import AdvantagePipeline
+    from textrl.tasks import get_task
+
+    task = get_task(cfg.task.name, **cfg.task.params)
+    pipeline = AdvantagePipeline.from_config(dict(cfg.advantage)).resolved(cfg.train.steps)
+    train_set, _ = task.split(cfg.task.split_seed, cfg.task.heldout_size)
+    if not train_set:
+        raise ConfigError(f"run config task: {cfg.task.name!r} has no training problems")
+    if cfg.backend == "mlx":
+        pipeline.require_uncertainty({"entropy", "surprisal"}, cfg.backend)
+    engine, model_dir = make_engine(cfg, log=log)
+    pipeline.require_uncertainty(engine.uncertainty_kinds, cfg.backend)
+    return Setup(cfg, task, train_set, pipeline, engine, model_dir)
+
+
+def run_record(s: Setup) -> dict:
+    return {
+        "run": s.cfg.to_dict(),
+        "advantage_pipeline": s.pipeline.model_dump(mode="json"),
+        "versions": versions(),
+        "git_revision": git_revision(),
+        "host": platform.node(),
+        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        "model_dir": str(s.model_dir),
+        "fast_blas": fastblas.status(),
+    }
+
+
+def _prepare_run_dir(cfg, out: Path, fresh: bool, ckpts: Checkpoints) -> dict | None:
+    """The checkpoint state to resume from (None: start at step 1), after checking it is this run's."""
+    config_path = out / "config.json"
+    if fresh:
+        ckpts.clear()
+        for name in ("metrics.jsonl", "generations.jsonl.gz", "config.json", "eval.json", "summary.json"):
+            (out / name).unlink(missing_ok=True)
+        return None
+    state = ckpts.latest_state()
+    if config_path.is_file():
+        stored = read_json(config_path).get("run")
+        if stored != cfg.to_dict():
+            changed = sorted(_diff(stored or {}, cfg.to_dict()))
+            raise ConfigError(
+                f"{out}: holds a run with a different config (changed: {', '.join(changed) or 'format'}); "
+                "use another --out, or pass --fresh to discard it"
+            )
+    elif state is not None and state.get("config") != cfg.to_dict():
+        raise ConfigError(f"{out}/checkpoint: was written by a different run config; pass --fresh to discard it")
+    ckpts.remove_stale_tmp()
+    return state
+
+
+def _diff(a: dict, b: dict, prefix: str = "") -> list[str]:
+    out = []
+    for k in sorted(set(a) | set(b)):
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += _diff(va, vb, f"{prefix}{k}.")
+        elif va != vb:
+            out.append(prefix + k)
+    return out
+
+
+def train(cfg, out_dir: str | os.PathLike, *, fresh: bool = False, log=print, progress: bool = True) -> list[dict]:
+    """Train one run into out_dir (resuming from its checkpoint); returns the metrics rows of this call."""
+    from textrl.advantages import planning_mask
+    from textrl.progress import StepProgress
+    from textrl.tracking import Tracker
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpts = Checkpoints(out)
+    state = _prepare_run_dir(cfg, out, fresh, ckpts)
+    if state is not None and state["step"] >= cfg.train.steps:
+        log(f"{out}: already trained ({state['step']} steps)")
+        return []
+    s = setup(cfg, log=log)
+    engine, task, pipeline = s.engine, s.task, s.pipeline
+    controller = pipeline.controller()
+    start_step, tokens_total, wandb_id = 1, 0, None
+    if state is not None:
+        engine.load_state(ckpts.path)
+        controller.load_state_dict(state["controller"])
+        start_step, tokens_total, wandb_id = state["step"] + 1, state["tokens_generated"], state.get("wandb_run_id")
+        log(f"{out}: resuming from the checkpoint of step {state['step']}")
+    truncate_log(out / "metrics.jsonl", start_step - 1)
+    truncate_log(out / "generations.jsonl.gz", start_step - 1)
+    record = run_record(s)
+    if not (out / "config.json").is_file():
+        atomic_write_json(out / "config.json", record)
+    tracker = Tracker(cfg, out, record, wandb_id)
+
+    spec = LossSpec.from_run_config(cfg)
+    needs = pipeline.needs
+    grams = tuple(task.planning_grams) + tuple(pipeline.grams)
+    stop = tuple(cfg.sampling.stop) + tuple(x for x in task.stop if x)
+    params = SamplingParams(cfg.sampling.temperature, cfg.sampling.top_p, cfg.sampling.max_tokens, stop)
+    B, G = cfg.train.prompts_per_step, cfg.train.group_size
+    encoded: dict[str, list[int]] = {}
+    bar = StepProgress(cfg.train.steps, start_step - 1) if progress else None
+    rows = []
+
+    def save(step: int) -> None:
+        ckpts.save(
+            {"step": step, "tokens_generated": tokens_total, "controller": controller.state_dict(),
+             "wandb_run_id": tracker.run_id, "config": cfg.to_dict(),
+             "rng": {"scheme": "derived from (seed, step)", "seed": cfg.seed}},
+            engine.save_state,
+        )
+
+    try:
+        for step in range(start_step, cfg.train.steps + 1):
+            t_step = time.perf_counter()
+            examples = [s.train_set[i] for i in prompts_for_step(len(s.train_set), B, cfg.seed, step)]
+            for ex in examples:
+                if ex.id not in encoded:
+                    encoded[ex.id] = engine.encode_prompt(ex.prompt)
+            prompts = [encoded[ex.id] for ex in examples]
+            groups = engine.sample(prompts, G, params, seed=derived_seed(cfg.seed, step, "sampling"))
+            t_gen = time.perf_counter()
+
+            flat = [c for g in groups for c in g]
+            flat_examples = [ex for ex in examples for _ in range(G)]
+            try:
+                scores = task.score([c.text for c in flat], flat_examples)
+            except ConfigError:
+                raise
+            except Exception as e:
+                ids = sorted({ex.id for ex in examples})
+                raise RuntimeError(f"step {step}: task {cfg.task.name!r} failed to score prompts {ids}: {e}") from e
+            rewards = [[float(scores[i * G + j]["reward"]) for j in range(G)] for i in range(B)]
+            correct = [[bool(scores[i * G + j]["correct"]) for j in range(G)] for i in range(B)]
+            if needs.uncertainty == "entropy":
+                unc = [[c.entropies for c in g] for g in groups]
+            else:
+                unc = [[c.surprisal() for c in g] for g in groups]
+            masks = [[planning_mask(c.text, c.offsets, grams) for c in g] for g in groups] if needs.planning_mask else None
+            advs, adv_metrics = pipeline.compute(rewards, unc, masks, step, controller, correct if needs.correct else None)
+            datums = [Datum(c.prompt_tokens, c.tokens, c.logprobs, [float(a) for a in advs[i][j]]) for i, g in enumerate(groups) for j, c in enumerate(g)]
+            t_score = time.perf_counter()
+
+            lr = lr_at(cfg, step)
+            first = None
+            norms, clips, epochs_run = [], [], 0
+            for epoch in range(cfg.loss.epochs):
+                fb = engine.forward_backward(datums, spec)
+                if epoch > 0 and cfg.loss.target_kl is not None and fb["approx_kl"] > cfg.loss.target_kl:
+                    break
+                first = first or fb
+                clips.append(fb["clip_frac"])
+                norms.append(engine.optim_step(lr)["grad_norm"])
+                epochs_run += 1
+            t_train = time.perf_counter()
+
+            n_tokens = [len(c.tokens) for c in flat]
+            tokens_total += sum(n_tokens)
+            ents = [e for c in flat for e in (c.entropies or [])]
+            all_r = [r for g in rewards for r in g]
+            row = {
+                "step": step,
+                "reward_mean": float(np.mean(all_r)),
+                "reward_std": float(np.std(all_r)),
+                "correct_rate": float(np.mean([c for g in correct for c in g])),
+                "loss": first["loss"],
+                "grad_norm": float(np.mean(norms)),
+                "entropy_mean": float(np.mean(ents)) if ents else None,
+                "clip_frac": float(np.mean(clips)),
+                "kl": first["kl"],
+                "adv_abs_mean": adv_metrics["adv_abs_mean"],
+                "frac_zero_std_groups": adv_metrics["frac_zero_std_groups"],
+                "completion_len_mean": float(np.mean(n_tokens)),
+                "max_token_hit_rate": float(np.mean([c.truncated for c in flat])),
+                "sepa_lambda": adv_metrics["sepa_lambda"],
+                "planning_token_frac": adv_metrics["planning_token_frac"],
+                "epochs_run": epochs_run,
+                "lr": lr,
+                "tokens_generated": tokens_total,
+                "gen_s": round(t_gen - t_step, 4),
+                "score_s": round(t_score - t_gen, 4),
+                "train_s": round(t_train - t_score, 4),
+            }
+            if cfg.train.log_generations:
+                append_gzip_jsonl(out / "generations.jsonl.gz", [
+                    {"step": step, "prompt_id": ex.id, "prompt": ex.prompt, "completion": c.text,
+                     "reward": sc["reward"], "correct": bool(sc["correct"]), "components": sc.get("components", {}),
+                     "n_tokens": len(c.tokens), "truncated": c.truncated}
+                    for ex, c, sc in zip(flat_examples, flat, scores)
+                ])
+            row["step_s"] = round(time.perf_counter() - t_step, 4)
+            append_jsonl(out / "metrics.jsonl", [row])
+            tracker.log(row)
+            rows.append(row)
+            if step % cfg.train.checkpoint_every == 0 or step == cfg.train.steps:
+                save(step)
+            if bar:
+                bar.update(step, row["reward_mean"], sum(n_tokens) / max(row["gen_s"], 1e-9))
+    finally:
+        if bar:
+            bar.close()
+        tracker.finish()
+    return rows
+
+
+def strip_timing(row: dict) -> dict:
+    """A metrics row without the fields that legitimately differ between identical runs."""
+    return {k: v for k, v in row.items() if k not in TIMING_FIELDS}
+
