@@ -126,8 +126,7 @@ rule probe:
         config=f"{C}/configs/probes/{{probe}}.json",
         base=BASE_INPUT,
     output:
-        metrics=f"{C}/sweep/{{arm}}/{{probe}}/metrics.jsonl",
-        config=f"{C}/sweep/{{arm}}/{{probe}}/config.json",
+        touch(f"{C}/sweep/{{arm}}/{{probe}}/train.done"),
     log:
         f"{C}/logs/probe/{{arm}}/{{probe}}.log",
     threads: R.threads
@@ -140,7 +139,7 @@ rule probe:
 checkpoint select_lr:
     input:
         lambda wc: [
-            f"{C}/sweep/{p.arm}/{p.run_id}/metrics.jsonl" for p in PROBES.values() if p.arm == wc.arm
+            f"{C}/sweep/{p.arm}/{p.run_id}/train.done" for p in PROBES.values() if p.arm == wc.arm
         ],
     output:
         report(
@@ -182,8 +181,9 @@ rule train:
         config=f"{C}/configs/runs/{{run}}.json",
         base=BASE_INPUT,
     output:
-        metrics=f"{C}/runs/{{run}}/metrics.jsonl",
-        config=f"{C}/runs/{{run}}/config.json",
+        # A marker, not metrics.jsonl/config.json: Snakemake deletes a rerun job's outputs before it
+        # starts, and the metrics of the steps before the checkpoint must survive a resume.
+        touch(f"{C}/runs/{{run}}/train.done"),
     log:
         f"{C}/logs/train/{{run}}.log",
     threads: R.threads
@@ -210,7 +210,6 @@ rule evaluate:
 rule summarize:
     input:
         rules.evaluate.output,
-        rules.train.output.metrics,
     output:
         f"{C}/runs/{{run}}/summary.json",
     log:

@@ -74,14 +74,21 @@ def seeds_needed(effect: float, sd_baseline: float, sd_candidate: float, alpha: 
     """Smallest number of seeds per arm (>= 2) whose miss rate is below 1 - power; None beyond max_seeds."""
     if not effect or effect != effect:
         raise ValueError(f"effect must be a non-zero number, got {effect!r}")
-    n = np.arange(2, max_seeds + 1)
-    se, df = _spread(sd_baseline, sd_candidate, n, paired, rho)
-    if not np.any(se):
-        return 2
-    t_crit = stats.t.ppf(1 - per_test_alpha(alpha, n_tests, correction) / 2, df)
-    beta = stats.t.cdf(t_crit - abs(effect) / se, df)
-    ok = np.flatnonzero(beta < 1 - power)
-    return int(n[ok[0]]) if ok.size else None
+    def beta(n):
+        se, df = _spread(sd_baseline, sd_candidate, n, paired, rho)
+        if not np.any(se):
+            return np.zeros_like(np.asarray(n, dtype=float))
+        t_crit = stats.t.ppf(1 - per_test_alpha(alpha, n_tests, correction) / 2, df)
+        return stats.t.cdf(t_crit - abs(effect) / se, df)
+
+    # The miss rate falls with n: double until it is low enough, then scan that last stretch.
+    hi = 2
+    while beta(hi) >= 1 - power:
+        if hi >= max_seeds:
+            return None
+        hi = min(2 * hi, max_seeds)
+    n = np.arange(max(2, hi // 2), hi + 1)
+    return int(n[np.flatnonzero(beta(n) < 1 - power)[0]])
 
 
 def sd_upper_bound(sd: float, n: int, conf: float = 0.95) -> float:

@@ -44,14 +44,15 @@ from trl.extras import profiling  # noqa: E402
 
 PROMPTS, GROUP, NEW_TOKENS = 8, 8, 64
 
-# Same character vocabulary as the tiny arithmetic model (17 tokens).
+# The vocabulary textrl's char tokenizer builds for the default arithmetic task (15 tokens).
 SPECIALS = ["<pad>", "<eos>", "<unk>"]
-VOCAB = SPECIALS + list("0123456789+-*=")
+VOCAB = SPECIALS + sorted("0123456789+=")
 PAD, EOS = 0, 1
 
+# textrl.models.tiny: TinyArch() and ARCH_20M (Llama, tied embeddings, head_dim = hidden / heads).
 SIZES = {
     "1M": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=384),
-    "20M": dict(hidden_size=512, num_hidden_layers=6, num_attention_heads=8, intermediate_size=1376),
+    "20M": dict(hidden_size=512, num_hidden_layers=6, num_attention_heads=8, intermediate_size=1536),
 }
 
 
@@ -108,7 +109,7 @@ def bench_size(name: str, shape: dict, warmup: int, steps: int, seed: int, spans
     tokenizer = char_tokenizer()
     model = tiny_llama(shape, seed)
     n_params = sum(p.numel() for p in model.parameters())  # tied embeddings counted once
-    prompts = [f"{a}+{b}=" for a, b in zip(range(11, 99, 7), range(93, 0, -5))]
+    prompts = [f"{a:02d}+{b:02d}=" for a, b in zip(range(3, 99, 7), range(93, 0, -5))]
     n_iter = warmup + steps
     data = Dataset.from_dict({"prompt": (prompts * n_iter)[: PROMPTS * n_iter]})
     clock = StepClock()

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+import zlib
 from pathlib import Path
 from typing import Callable
 
@@ -79,17 +80,22 @@ class Checkpoints:
 
 def _read_lines(path: Path) -> list[str]:
     """Complete lines of a plain or gzip file; a torn tail left by a kill is dropped."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    lines: list[str] = []
-    try:
-        with opener(path, "rt") as f:
-            for line in f:
-                if not line.endswith("\n"):
-                    break
-                lines.append(line)
-    except (EOFError, gzip.BadGzipFile, OSError):
-        pass  # truncated last gzip member
-    return lines
+    data = path.read_bytes()
+    if path.suffix == ".gz":
+        members = []
+        while data:
+            member = zlib.decompressobj(wbits=31)  # one gzip member; appended files hold several
+            try:
+                text = member.decompress(data)
+            except zlib.error:
+                break
+            if not member.eof:
+                break  # the last member was cut off mid-write
+            members.append(text)
+            data = member.unused_data
+        data = b"".join(members)
+    lines = data.decode("utf-8", errors="replace").splitlines(keepends=True)
+    return [line for line in lines if line.endswith("\n")]
 
 
 def truncate_log(path: str | os.PathLike, max_step: int) -> int:

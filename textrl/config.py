@@ -258,6 +258,11 @@ def _message(err: dict) -> str:
 # --------------------------------------------------------------------------- checks beyond types
 
 
+def _prefixed(section: str, err: Exception) -> str:
+    msg = str(err)
+    return f"run config {msg}" if msg.startswith(section) else f"run config {section}: {msg}"
+
+
 def _check_task(cfg: RunConfig) -> None:
     try:
         from textrl.tasks import get_task
@@ -266,7 +271,7 @@ def _check_task(cfg: RunConfig) -> None:
     try:
         get_task(cfg.task.name, **cfg.task.params)
     except ConfigError as e:
-        raise ConfigError(f"run config task: {e}") from None
+        raise ConfigError(_prefixed("task", e)) from None
     except (TypeError, ValueError, KeyError) as e:
         raise ConfigError(f"run config task: {cfg.task.name!r} with params {cfg.task.params}: {e}") from None
 
@@ -279,7 +284,7 @@ def _check_advantage(cfg: RunConfig) -> None:
     try:
         AdvantagePipeline.from_config(dict(cfg.advantage))
     except ConfigError as e:
-        raise ConfigError(f"run config advantage: {e}") from None
+        raise ConfigError(_prefixed("advantage", e)) from None
     except (TypeError, ValueError, KeyError) as e:
         raise ConfigError(f"run config advantage: {e}") from None
 

@@ -103,8 +103,9 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 DefMemPerCPU=256
 ReturnToService=2
-# finished jobs stay visible to squeue for 5 min: snakemake's squeue status needs them
-MinJobAge=300
+# finished jobs stay visible to squeue for an hour: snakemake's squeue status needs them (>= 3x its
+# first status delay), and run_smoke.sh checks every job's GPU request with squeue afterwards
+MinJobAge=3600
 # scancel'd job steps (snakemake ignores SIGTERM while waiting) are killed after 5 s, not 30
 KillWait=5
 AccountingStorageType=accounting_storage/none
@@ -113,8 +114,6 @@ JobCompType=jobcomp/filetxt
 JobCompLoc=$RUN/log/jobcomp.txt
 # declared even without GPUs, so a GPU request fails with a clear message instead of a gres error
 GresTypes=gpu
-# count GPUs in each job's TRES, so the completion log (jobcomp.txt) shows gres/gpu=N
-AccountingStorageTRES=gres/gpu
 NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$ncpu RealMemory=$realmem$NODE_GRES State=UNKNOWN
 PartitionName=$PARTITION Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
@@ -148,6 +147,7 @@ if ! alive "$RUN/slurmctld.pid" slurmctld; then
   /usr/sbin/slurmctld -i
 fi
 for _ in $(seq 100); do scontrol ping 2>/dev/null | grep -q 'is UP' && break; sleep 0.2; done
+scontrol ping 2>/dev/null | grep -q 'is UP' || { echo "setup_slurm: slurmctld did not start" >&2; tail -n 5 "$RUN/log/slurmctld.log" >&2; exit 1; }
 if ! alive "$RUN/slurmd.pid" slurmd; then
   log "starting slurmd"
   /usr/sbin/slurmd -N "$NODE"

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from textrl.advantages import EmaBaseline, grpo, grpo_batch, maxrl, reinforce_batch
@@ -90,6 +90,7 @@ def test_maxrl_negative_reward_is_an_error_naming_it():
         maxrl([1.0, 0.0, -0.5, 0.2])
 
 
+@settings(deadline=None, derandomize=True)
 @given(st.lists(st.floats(0, 10, allow_nan=False), min_size=1, max_size=16))
 def test_a_higher_reward_never_gets_a_lower_advantage(rewards):
     r = np.asarray(rewards)
@@ -120,7 +121,9 @@ def test_reinforce_ema_state_round_trips():
     a, b = EmaBaseline(0.9), EmaBaseline(0.9)
     reinforce_batch([[1, 0, 1]], "ema", ema=a)
     b.load_state_dict(a.state_dict())
-    np.testing.assert_array_equal(reinforce_batch([[0, 1]], "ema", ema=a)[0], reinforce_batch([[0, 1]], "ema", ema=b)[0])
+    from_a, from_b = (reinforce_batch([[0, 1]], "ema", ema=ema)[0] for ema in (a, b))
+    np.testing.assert_array_equal(from_a, from_b)
+    np.testing.assert_allclose(from_a, [-2 / 3, 1 / 3])
 
 
 def test_reinforce_normalize_divides_by_batch_std_without_recentring():

@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from textrl.advantages import AdvantagePipeline
@@ -117,6 +117,7 @@ def no_signal_batch(draw):
 
 
 @pytest.mark.parametrize("preset", ["grpo", "full"])
+@settings(deadline=None, derandomize=True)
 @given(batch=no_signal_batch(), step=st.integers(1, 10))
 def test_a_group_without_signal_is_zero_on_every_token(preset, batch, step):
     rewards, h, m = batch
@@ -212,3 +213,36 @@ def test_input_errors_name_the_group_and_completion():
     gated, gc = full(sepa={"gate": 0.2})
     with pytest.raises(ValueError, match="correct is None"):
         gated.compute([[1, 0]], [[[1.0], [1.0]]], [[[0], [0]]], 1, gc)
+
+
+def test_a_rejected_batch_leaves_the_controller_unchanged():
+    p = AdvantagePipeline.preset("full", episode="reinforce", sepa={"gate": 0.5}).resolved(5)
+    c = p.controller()
+    p.compute([[1, 0]], [[[1.0], [2.0]]], [[[0], [0]]], 1, c, correct=[[False, False]])
+    before = json.dumps(c.state_dict())
+    with pytest.raises(ValueError, match="group 0 completion 1: uncertainty"):
+        p.compute([[1, 1]], [[[1.0], [float("nan")]]], [[[0], [0]]], 2, c, correct=[[True, True]])
+    assert json.dumps(c.state_dict()) == before
+
+
+def test_advantages_from_engine_completions_fit_datums():
+    """The trainer's path: Completion (offsets, logprobs) -> planning mask + surprisal -> Datum."""
+    from textrl.advantages import grams_for, planning_mask
+    from textrl.engine.base import Completion, Datum
+
+    def completion(text, cuts):
+        offsets = list(zip(cuts[:-1], cuts[1:])) + [(len(text), len(text))]  # EOS: empty span
+        logprobs = [-0.1 * (k + 1) for k in range(len(offsets))]
+        return Completion([1, 2], list(range(3, 3 + len(offsets))), logprobs, text, offsets)
+
+    groups = [[completion("wait, 12+7=19", [0, 4, 5, 8, 13]), completion("19", [0, 2])],
+              [completion("let me check 5", [0, 3, 6, 12, 14]), completion("5", [0, 1])]]
+    p = AdvantagePipeline.preset("full", uncertainty="surprisal").resolved(4)
+    grams = grams_for("arithmetic", p.grams)
+    masks = [[planning_mask(c.text, c.offsets, grams) for c in g] for g in groups]
+    assert masks[0][0].tolist() == [1, 0, 0, 0, 0] and masks[1][0].tolist() == [1, 1, 1, 0, 0]
+    advs, _ = p.compute([[1, 0], [0, 1]], [[c.surprisal() for c in g] for g in groups], masks, 1, p.controller())
+    datums = [Datum(c.prompt_tokens, c.tokens, c.logprobs, [float(a) for a in advs[i][j]])
+              for i, g in enumerate(groups) for j, c in enumerate(g)]
+    assert [len(d.advantages) for d in datums] == [5, 2, 5, 2]
+    assert min(datums[0].advantages) > 0 > max(datums[1].advantages)  # correct vs wrong completion

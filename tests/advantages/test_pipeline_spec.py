@@ -80,7 +80,8 @@ def test_controller_needs_a_resolved_pipeline():
 @pytest.mark.parametrize(
     "config, message",
     [
-        ({"preset": "full", "entropy_bonus": {"coef": 0.1}}, "advantage.entropy_bonus: unknown field; allowed: episode, "),
+        ({"preset": "full", "entropy_bonus": {"coef": 0.1}},
+         "advantage.entropy_bonus: unknown field; allowed: episode, scale, reinforce, uncertainty, sepa, gtpo, hicra, grams"),
         ({"preset": "full", "gtpo": {"beta": -1}}, "advantage.gtpo.beta: must be >= 0, got -1"),
         ({"preset": "full", "hicra": {"alpha": -0.5}}, "advantage.hicra.alpha: must be >= 0, got -0.5"),
         ({"preset": "full", "hicra": {"alpha": 1.5}}, "advantage.hicra.alpha: must be <= 1, got 1.5"),
@@ -89,7 +90,8 @@ def test_controller_needs_a_resolved_pipeline():
         ({"preset": "full", "sepa": {"steps": -10}}, "advantage.sepa.steps: must be >= 0, got -10"),
         ({"preset": "full", "sepa": {"delay": -1}}, "advantage.sepa.delay: must be >= 0, got -1"),
         ({"preset": "full", "sepa": {"gate": 1.1}}, "advantage.sepa.gate: must be <= 1, got 1.1"),
-        ({"preset": "full", "sepa": {"schedule": "cosine"}}, "advantage.sepa.schedule: must be one of 'linear' or 'auto'"),
+        ({"preset": "full", "sepa": {"schedule": "cosine"}},
+         "advantage.sepa.schedule: must be one of 'linear' or 'auto', got 'cosine'"),
         ({"preset": "full", "sepa": {"stepz": 3}}, "advantage.sepa.stepz: unknown field; allowed: steps, "),
         ({"preset": "full", "gtpo": {"beta": float("nan")}}, "advantage.gtpo.beta: "),
         ({"preset": "ful"}, "advantage.preset: unknown preset 'ful'; choose from grpo, full"),

@@ -4,7 +4,7 @@ import re
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from textrl.advantages import ARITHMETIC_GRAMS, GENERIC_GRAMS, grams_for, planning_mask
@@ -131,12 +131,14 @@ def overlaps(offsets, spans):
     return [int(any(s < me and e > ms for ms, me in spans)) for s, e in offsets]
 
 
+@settings(deadline=None, derandomize=True)
 @given(completion())
 def test_mask_marks_exactly_tokens_overlapping_a_match(case):
     text, offsets = case
     assert planning_mask(text, offsets, GRAMS).tolist() == overlaps(offsets, naive_spans(text, GRAMS))
 
 
+@settings(deadline=None, derandomize=True)
 @given(completion(), completion())
 def test_no_match_crosses_from_one_completion_into_the_next(a, b):
     """Of the matches in the two texts joined, each completion's mask reflects only those inside it."""

@@ -75,8 +75,9 @@ class FakeTrainingClient:
     def forward_backward(self, data, loss_fn, loss_fn_config=None):
         self.sdk.log.append(("forward_backward", loss_fn, loss_fn_config))
         self.sdk.datums.extend(data)
-        if self.sdk.fb_errors:
-            return Future(error=self.sdk.fb_errors.pop(0))
+        error = self.sdk.fb_errors.pop(0) if self.sdk.fb_errors else None  # None: this call succeeds
+        if error is not None:
+            return Future(error=error)
         # The documented losses, with the learner's log-probs = sampler's + a fixed shift.
         outputs, total = [], 0.0
         for d in data:
@@ -135,4 +136,9 @@ class FakeService:
     def create_training_client_from_state_with_optimizer(self, path, base_model=None, user_metadata=None,
                                                          weights_access_token=None):
         self.log.append(("create_training_client_from_state_with_optimizer", path))
+        return Future(FakeTrainingClient(self, path))
+
+    def create_training_client_from_state(self, path, base_model=None, user_metadata=None, weights_access_token=None,
+                                          optimizer=None):
+        self.log.append(("create_training_client_from_state", path))
         return Future(FakeTrainingClient(self, path))

@@ -14,12 +14,8 @@ tinker = pytest.importorskip("tinker")
 from fake_tinker import MODEL, CharTokenizer, FakeSamplingClient, FakeService, FakeTrainingClient  # noqa: E402
 from textrl.config import load_run_config  # noqa: E402
 from textrl.engine.base import Datum, Engine, SamplingParams  # noqa: E402
-from textrl.engine.tinker_engine import (  # noqa: E402
-    Backoff,
-    TinkerServiceError,
-    make_engine,
-    token_offsets,
-)
+from textrl.engine.loss_spec import LossSpec  # noqa: E402
+from textrl.engine.tinker_engine import Backoff, TinkerEngine, TinkerServiceError, token_offsets  # noqa: E402
 from textrl.errors import ConfigError  # noqa: E402
 
 
@@ -32,7 +28,7 @@ def run_config(**over):
 
 
 def engine_for(service, **over):
-    eng = make_engine(run_config(**over), service_client=service)
+    eng = TinkerEngine.from_run_config(run_config(**over), service_client=service)
     eng.backoff = Backoff(attempts=3, base_s=1.0, sleep=lambda s: None)
     return eng
 
@@ -74,7 +70,7 @@ def test_datums_shift_mask_and_scale_advantages(api_key, fake_service):
     d1 = Datum(prompt_tokens=[1, 50, 43, 50], tokens=[52, 0], behaviour_logprobs=[-0.1, -0.2], advantages=[1.5, 1.5])
     d2 = Datum(prompt_tokens=[1, 50, 43, 50], tokens=[50, 50, 0], behaviour_logprobs=[-1.0, -2.0, -3.0],
                advantages=[-0.5, -0.5, -0.5])
-    metrics = eng.forward_backward([d1, d2], eng.run.loss)
+    metrics = eng.forward_backward([d1, d2], LossSpec.from_run_config(eng.run))
 
     sent = fake_service.datums
     assert len(sent) == 2
@@ -108,7 +104,7 @@ def test_aggregation_becomes_advantage_scale(api_key, fake_service, aggregation,
     eng = engine_for(fake_service, loss={"aggregation": aggregation, "kind": "reinforce"})
     d1 = Datum([1, 50], [52, 0], [-0.1, -0.2], [1.5, 1.5])
     d2 = Datum([1, 50], [50, 50, 0], [-1.0, -2.0, -3.0], [-0.5] * 3)
-    metrics = eng.forward_backward([d1, d2], eng.run.loss)
+    metrics = eng.forward_backward([d1, d2], LossSpec.from_run_config(eng.run))
     assert fake_service.log[-1] == ("forward_backward", "importance_sampling", None)
     assert metrics["loss"] == pytest.approx(expected)
 
@@ -117,7 +113,7 @@ def test_clip_fraction_and_kl_come_from_training_logprobs(api_key, fake_service)
     eng = engine_for(fake_service, loss={"kind": "ppo"})
     fake_service.logprob_shift = 0.5  # ratio e^0.5 = 1.65 > 1.28 on every completion token
     d = Datum([1, 50], [52, 53, 0], [-0.1, -0.2, -0.3], [1.0, 1.0, 1.0])
-    m = eng.forward_backward([d], eng.run.loss)
+    m = eng.forward_backward([d], LossSpec.from_run_config(eng.run))
     assert m["clip_frac"] == 1.0
     assert m["approx_kl"] == pytest.approx(np.exp(0.5) - 1 - 0.5)
     assert m["loss"] == pytest.approx(-1.28)  # clipped ratio x token-mean advantage 1
@@ -125,7 +121,7 @@ def test_clip_fraction_and_kl_come_from_training_logprobs(api_key, fake_service)
 
 def test_gspo_marks_the_sequence_ratio_tokens(api_key, fake_service):
     eng = engine_for(fake_service, loss={"kind": "gspo"})
-    eng.forward_backward([Datum([1, 50, 51], [52, 0], [-0.1, -0.2], [1.0, 1.0])], eng.run.loss)
+    eng.forward_backward([Datum([1, 50, 51], [52, 0], [-0.1, -0.2], [1.0, 1.0])], LossSpec.from_run_config(eng.run))
     assert fake_service.datums[0].loss_fn_inputs["sequence_ratio_mask"].tolist() == [0, 0, 1, 1]
     assert fake_service.log[-1][1] == "gspo"
 
@@ -147,8 +143,8 @@ def test_call_order_and_sampler_refresh(api_key, fake_service, tmp_path):
     assert c.offsets[-1] == (len(c.text), len(c.text))  # EOS: empty span at the end
 
     datums = [Datum(x.prompt_tokens, x.tokens, x.logprobs, [1.0] * len(x.tokens)) for g in groups for x in g]
-    eng.forward_backward(datums, eng.run.loss)
-    assert eng.optim_step(2e-5) == {"lr": 2e-5, "tinker/grad_norm": 0.5}
+    eng.forward_backward(datums, LossSpec.from_run_config(eng.run))
+    assert eng.optim_step(2e-5) == {"grad_norm": 0.5, "lr": 2e-5, "tinker/grad_norm": 0.5}
     eng.sample([prompt], 2, params)
     eng.save_state(tmp_path)
 
@@ -170,16 +166,15 @@ def test_call_order_and_sampler_refresh(api_key, fake_service, tmp_path):
 
 def test_sampling_params_and_seeds(api_key, fake_service):
     eng = engine_for(fake_service)
-    eng.sample([[1, 50], [1, 51]], 3, SamplingParams(temperature=0.7, top_p=0.9, max_tokens=2, stop=("\n",)))
-    eng.sample([[1, 50]], 3, SamplingParams(max_tokens=2))
+    eng.sample([[1, 50], [1, 51]], 3, SamplingParams(temperature=0.7, top_p=0.9, max_tokens=2, stop=("\n",)), seed=11)
+    eng.sample([[1, 50]], 3, SamplingParams(max_tokens=2), seed=12)
     first, second, third = [e for e in fake_service.log if e[0] == "sample"]
     sp = first[4]
     assert (sp.temperature, sp.top_p, sp.max_tokens, list(sp.stop)) == (0.7, 0.9, 2, ["\n", "</s>"])
     assert third[4].stop is None  # the model's own EOS stop
-    seeds = {first[4].seed, second[4].seed, third[4].seed}
-    assert len(seeds) == 3  # fresh randomness per prompt and per call, fixed by the run seed
+    assert len({first[4].seed, second[4].seed, third[4].seed}) == 3  # one stream per prompt and per call
     again = FakeService()
-    engine_for(again).sample([[1, 50], [1, 51]], 3, SamplingParams(temperature=0.7, top_p=0.9, max_tokens=2, stop=("\n",)))
+    engine_for(again).sample([[1, 50], [1, 51]], 3, SamplingParams(max_tokens=2), seed=11)
     assert [e[4].seed for e in again.log if e[0] == "sample"] == [first[4].seed, second[4].seed]
 
 
@@ -207,7 +202,7 @@ def test_token_offsets_fall_back_when_pieces_do_not_concatenate():
 def test_missing_key_is_a_config_error(monkeypatch, fake_service):
     monkeypatch.delenv("TINKER_API_KEY", raising=False)
     with pytest.raises(ConfigError, match="TINKER_API_KEY is not set"):
-        make_engine(run_config(), service_client=fake_service)
+        TinkerEngine.from_run_config(run_config(), service_client=fake_service)
     assert fake_service.log == []  # nothing was sent
 
 
@@ -218,14 +213,14 @@ def test_missing_key_is_a_config_error(monkeypatch, fake_service):
 ])
 def test_offline_config_errors(api_key, fake_service, over, match):
     with pytest.raises(ConfigError, match=match):
-        make_engine(run_config(**over), service_client=fake_service)
+        TinkerEngine.from_run_config(run_config(**over), service_client=fake_service)
     assert fake_service.log == []
 
 
 def test_unknown_model_lists_the_available_ones(api_key):
     service = FakeService(models=("meta-llama/Llama-3.2-1B", MODEL))
     with pytest.raises(ConfigError, match=r"'org/none' is not a model.*available: Qwen/Qwen3-4B-Instruct-2507, meta-llama/Llama-3.2-1B"):
-        make_engine(run_config(model={"path": "org/none"}), service_client=service)
+        TinkerEngine.from_run_config(run_config(model={"path": "org/none"}), service_client=service)
     assert [e[0] for e in service.log] == ["get_server_capabilities"]
 
 
@@ -233,7 +228,7 @@ def test_rejected_key_is_a_config_error(api_key, fake_service):
     fake_service.capability_errors = [tinker.AuthenticationError(
         "invalid key", response=httpx.Response(401, request=httpx.Request("GET", "https://t")), body=None)]
     with pytest.raises(ConfigError, match="rejected TINKER_API_KEY"):
-        make_engine(run_config(), service_client=fake_service)
+        TinkerEngine.from_run_config(run_config(), service_client=fake_service)
 
 
 def test_transient_errors_are_retried_with_growing_backoff(api_key, fake_service):
@@ -259,7 +254,7 @@ def test_forward_backward_is_not_repeated(api_key, fake_service):
     eng = engine_for(fake_service)
     fake_service.fb_errors = [server_error()]
     with pytest.raises(TinkerServiceError, match="resumable"):
-        eng.forward_backward([Datum([1, 50], [52, 0], [-0.1, -0.2], [1.0, 1.0])], eng.run.loss)
+        eng.forward_backward([Datum([1, 50], [52, 0], [-0.1, -0.2], [1.0, 1.0])], LossSpec.from_run_config(eng.run))
     assert sum(e[0] == "forward_backward" for e in fake_service.log) == 1
 
 
@@ -270,7 +265,7 @@ def test_save_and_resume_with_optimizer_state(api_key, fake_service, tmp_path):
     state_text = (tmp_path / "tinker.json").read_text()
     assert api_key not in state_text
     state = json.loads(state_text)
-    assert state["state_path"].startswith("tinker://") and state["sample_calls"] == 1
+    assert state["state_path"].startswith("tinker://") and state["base_model"] == MODEL
 
     resumed_service = FakeService()
     resumed = engine_for(resumed_service)
@@ -280,18 +275,56 @@ def test_save_and_resume_with_optimizer_state(api_key, fake_service, tmp_path):
         "get_server_capabilities", "create_training_client_from_state_with_optimizer",
         "save_weights_and_get_sampling_client", "get_tokenizer", "sample"]
     assert resumed_service.log[1][1] == state["state_path"]
-    # the resumed run continues the sampling-seed stream instead of repeating it
-    fresh = FakeService()
-    fresh_engine = engine_for(fresh)
-    fresh_engine.sample([[1, 50]], 2, SamplingParams(max_tokens=3))
-    fresh_engine.sample([[1, 50]], 2, SamplingParams(max_tokens=3))
-    assert resumed_service.log[-1][4].seed == fresh.log[-1][4].seed
+
+
+def test_evaluation_loads_weights_without_optimizer(api_key, fake_service, tmp_path):
+    engine_for(fake_service).save_state(tmp_path)
+    service = FakeService()
+    engine_for(service).load_state(tmp_path, optimizer=False)
+    assert service.log[-1] == ("create_training_client_from_state", "tinker://run-1/weights/full-g2-s3-000000")
 
 
 def test_resume_refuses_a_checkpoint_of_another_model(api_key, fake_service, tmp_path):
     (tmp_path / "tinker.json").write_text(json.dumps({"state_path": "tinker://x", "base_model": "other/model",
-                                                     "lora_rank": 32, "sample_calls": 0}))
+                                                     "lora_rank": 32}))
     with pytest.raises(ConfigError, match="other/model"):
         engine_for(fake_service).load_state(tmp_path)
     with pytest.raises(ConfigError, match="no Tinker state"):
         engine_for(fake_service).load_state(tmp_path / "missing")
+
+
+# --------------------------------------------------------------------------- the trainer's loop on the fake service
+
+
+def test_trainer_survives_a_service_failure_by_resuming(api_key, monkeypatch, tmp_path):
+    """textrl.trainer drives the engine as in production; a hard failure at step 2 resumes from step 1."""
+    from textrl.trainer import train
+
+    cfg = load_run_config(dict(
+        run_id="t", seed=1, backend="tinker", model={"path": MODEL}, task={"name": "arithmetic", "heldout_size": 8},
+        sampling={"max_tokens": 3}, train={"steps": 2, "prompts_per_step": 2, "group_size": 3, "checkpoint_every": 1}))
+    services = []
+
+    def service_client(fail_fb: list, **kwargs):  # the engine builds tinker.ServiceClient(base_url=...)
+        services.append(FakeService())
+        services[-1].fb_errors = fail_fb
+        return services[-1]
+
+    # the first service answers step 1's forward_backward and fails step 2's for good
+    monkeypatch.setattr(tinker, "ServiceClient", lambda **kw: service_client([None, server_error(503)], **kw))
+    with pytest.raises(TinkerServiceError, match="resumable"):
+        train(cfg, tmp_path, log=lambda *a: None, progress=False)
+    assert [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()] == [1]
+    assert api_key not in (tmp_path / "config.json").read_text()
+    sent = services[0].datums
+    assert len(sent) == 2 * (2 * 3)  # step 1, and step 2's batch that failed
+    # GRPO: a group's advantages sum to zero
+    assert sum(float(d.loss_fn_inputs["advantages"].to_numpy().sum()) for d in sent[:3]) == pytest.approx(0, abs=1e-6)
+
+    monkeypatch.setattr(tinker, "ServiceClient", lambda **kw: service_client([], **kw))
+    rows = train(cfg, tmp_path, log=lambda *a: None, progress=False)
+    assert [r["step"] for r in rows] == [2]
+    assert services[1].log[1] == ("create_training_client_from_state_with_optimizer", "tinker://run-1/weights/t-000001")
+    # step 2 is sampled again with the same seeds as the failed attempt
+    seeds = lambda svc: [e[4].seed for e in svc.log if e[0] == "sample"]  # noqa: E731
+    assert seeds(services[1]) == seeds(services[0])[2:]

@@ -59,6 +59,16 @@ def test_fork_bomb_is_contained_and_cleaned_up():
     assert score(bomb + "ok = 1", ["assert ok == 1"], timeout_s=1.0)["reward"] == 0.0
 
 
+def test_leaving_the_process_group_does_not_escape_the_timeout():
+    start = time.monotonic()
+    result = run_python({"escape.py": "import os\nos.setsid()\nwhile True:\n    pass\n"}, "escape.py",
+                        limits=Limits(wall_s=1.0, cpu_s=10))
+    assert result.timed_out and time.monotonic() - start < 4.0
+    uid = result.enforced["uid"]
+    if uid != os.getuid():
+        assert _uid_processes(uid) == []
+
+
 def test_writes_outside_its_directory_do_not_land():
     token = secrets.token_hex(6)
     targets = [REPO / f"escape-{token}", Path("/tmp") / f"escape-{token}", Path("/var/tmp") / f"escape-{token}"]

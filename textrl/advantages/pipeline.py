@@ -252,7 +252,9 @@ class AdvantagePipeline(BaseModel):
 
     # --- computation ----------------------------------------------------------------------------------
 
-    def episode_advantages(self, rewards: Sequence[Sequence[float]], controller: PipelineController) -> list[np.ndarray]:
+    def episode_advantages(
+        self, rewards: Sequence[Sequence[float]], controller: PipelineController | None
+    ) -> list[np.ndarray]:
         if self.episode == "grpo":
             return ep.grpo_batch(rewards, self.scale)
         if self.episode == "maxrl":
@@ -304,6 +306,16 @@ class AdvantagePipeline(BaseModel):
         if controller is None and (self.sepa is not None or (self.reinforce and self.reinforce.baseline == "ema")):
             raise ValueError("compute: this pipeline is stateful; pass pipeline.controller()")
 
+        # Read and check every completion before any controller state changes, so that a bad input
+        # leaves the controller as it was.
+        tokens = []  # per completion: (n, planning mask or None, uncertainty or None)
+        for g, group in enumerate(lengths_from):
+            for i, values in enumerate(group):
+                where = f"compute: group {g} completion {i}"
+                n = len(values)
+                mask = None if planning_masks is None else shaping.as_mask(planning_masks[g][i], n, where)
+                h = shaping.as_uncertainty(uncertainties[g][i], where) if self.gtpo is not None else None
+                tokens.append((n, mask, h))
         episode_advs = self.episode_advantages(rewards, controller)
 
         lam = None
@@ -315,19 +327,12 @@ class AdvantagePipeline(BaseModel):
 
         advs: list[list[np.ndarray]] = []
         execution_h: list[np.ndarray] = []
-        n_tokens = n_planning = 0
-        abs_sum = 0.0
-        for g, group in enumerate(episode_advs):
+        completions = iter(tokens)
+        for group in episode_advs:
             row = []
-            for i, a_i in enumerate(group):
-                where = f"compute: group {g} completion {i}"
-                n = len(lengths_from[g][i])
-                mask = None
-                if planning_masks is not None:
-                    mask = shaping.as_mask(planning_masks[g][i], n, where)
-                    n_planning += int(mask.sum())
+            for a_i in group:
+                n, mask, h = next(completions)
                 if self.gtpo is not None:
-                    h = shaping.as_uncertainty(uncertainties[g][i], where)
                     if self.sepa is not None:
                         execution_h.append(h[~mask])
                         h = shaping.sepa_pool(h, mask, lam)
@@ -336,22 +341,24 @@ class AdvantagePipeline(BaseModel):
                     a = np.full(n, a_i, dtype=np.float64)
                 if self.hicra is not None:
                     a = shaping.hicra(a, mask, self.hicra.alpha)
-                n_tokens += n
-                abs_sum += float(np.abs(a).sum())
                 row.append(a)
             advs.append(row)
 
         if self.sepa is not None:
             controller.sepa.update(np.concatenate(execution_h) if execution_h else [])
 
+        n_tokens = sum(n for n, _, _ in tokens)
         metrics = {
             "sepa_lambda": lam,
             "frac_zero_std_groups": (
                 sum(not ep.has_signal(np.asarray(r, dtype=np.float64)) for r in rewards) / len(rewards)
                 if len(rewards) else 0.0
             ),
-            "adv_abs_mean": abs_sum / n_tokens if n_tokens else 0.0,
-            "planning_token_frac": (n_planning / n_tokens if n_tokens else 0.0) if planning_masks is not None else None,
+            "adv_abs_mean": sum(float(np.abs(a).sum()) for row in advs for a in row) / n_tokens if n_tokens else 0.0,
+            "planning_token_frac": (
+                (sum(int(m.sum()) for _, m, _ in tokens) / n_tokens if n_tokens else 0.0)
+                if planning_masks is not None else None
+            ),
         }
         return advs, metrics
 

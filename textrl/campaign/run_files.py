@@ -37,14 +37,9 @@ def retire_stale_state(run_dir: Path, config: dict) -> Path | None:
     if not run_dir.exists():
         return None
     previous = _previous_config(run_dir)
-    if previous is None or _same_run(previous, config):
+    if previous is None or previous == config:
         return None
     aside = run_dir.with_name(f"{run_dir.name}.stale-{time.strftime('%Y%m%d-%H%M%S')}")
     shutil.move(str(run_dir), str(aside))
     return aside
 
-
-def _same_run(a: dict, b: dict) -> bool:
-    """Equal up to logging settings, which do not change what is trained."""
-    strip = lambda c: {k: v for k, v in c.items() if k != "wandb"}  # noqa: E731
-    return json.dumps(strip(a), sort_keys=True) == json.dumps(strip(b), sort_keys=True)

@@ -161,7 +161,7 @@ class SweepSpec(_Section):
     lrs: list[PosFloat] = Field(description="Learning rates to probe for arms with lr: from_sweep (required, non-empty).")
     probe_steps: PosInt = Field(50, description="Steps of each probe run (default 50).")
     probe_seeds: Union[int, list[int]] = Field(
-        1, description="Probe seeds: a count n (seeds 1000..1000+n-1, disjoint from the A/B seeds) or a list (default 1)."
+        1, validate_default=True, description="Probe seeds: a count n (seeds 1000..1000+n-1, disjoint from the A/B seeds) or a list (default 1)."
     )
     metric: Literal[SWEEP_METRICS] = Field(
         "reward_auc", description="Training metric the best lr maximises, averaged over probe seeds (default reward_auc)."
@@ -207,7 +207,7 @@ class CampaignSpec(_Section):
     model: ModelConfig = Field(default_factory=ModelConfig, description="'tiny', a local mlx-lm directory, or a hub id (default tiny).")
     backend: Literal["mlx", "tinker"] = Field("mlx", description="mlx (local) or tinker (remote GPUs) (default mlx).")
     arms: list[ArmSpec] = Field(description="At least two arms (required).")
-    seeds: Union[int, list[int]] = Field(5, description="A count n (seeds 0..n-1) or a list, shared by all arms (default 5).")
+    seeds: Union[int, list[int]] = Field(5, validate_default=True, description="A count n (seeds 0..n-1) or a list, shared by all arms (default 5).")
     group_sizes: list[int] = Field(default_factory=lambda: [8], description="Completions per prompt, each >= 2 (default [8]).")
     training: TrainingSpec = Field(default_factory=TrainingSpec, description="Optimisation and rollout settings shared by all arms.")
     evaluation: EvalConfig = Field(default_factory=EvalConfig, description="Held-out evaluation: k, temperature, top_p, max_tokens, greedy, seed.")

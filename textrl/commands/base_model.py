@@ -15,6 +15,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    from textrl import fastblas
+
+    fastblas.enable()  # before anything imports mlx
     from textrl.config import load_run_config
     from textrl.errors import ConfigError
 

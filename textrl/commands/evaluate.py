@@ -11,6 +11,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    from textrl import fastblas
+
+    fastblas.enable()  # before anything imports mlx
     from textrl.evaluate import evaluate_run
 
     result = evaluate_run(args.run_dir)

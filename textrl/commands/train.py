@@ -13,6 +13,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    from textrl import fastblas
+
+    fastblas.enable()  # before anything imports mlx
     from textrl.config import load_run_config
 
     cfg = load_run_config(args.config)  # every config error surfaces here, before any model loads

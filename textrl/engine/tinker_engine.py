@@ -27,6 +27,7 @@ from typing import Any, Callable, TypeVar
 import numpy as np
 
 from textrl.engine.base import Completion, Datum, SamplingParams
+from textrl.engine.loss_spec import LossSpec, token_weights
 from textrl.errors import ConfigError
 from textrl.io import atomic_write_json
 
@@ -82,12 +83,6 @@ def check_tinker_config(run) -> None:
         )
 
 
-def make_engine(run, *, service_client: Any = None) -> "TinkerEngine":
-    """The trainer's factory for `backend: tinker`. Pass `service_client` to inject a fake in tests."""
-    check_tinker_config(run)
-    return TinkerEngine(run, service_client=service_client)
-
-
 class Backoff:
     """Retries idempotent calls on transient service errors with exponential backoff and jitter."""
 
@@ -109,19 +104,6 @@ class Backoff:
                             attempt, self.attempts - 1, delay)
                 self.sleep(delay)
         raise AssertionError("unreachable")
-
-
-def loss_scales(datums: list[Datum], aggregation: str, max_tokens: int) -> list[float]:
-    """Per-datum factor that turns the service's token sum into the configured aggregation."""
-    n_seq = len(datums)
-    if aggregation == "token-mean":
-        total = sum(len(d.tokens) for d in datums)
-        return [1.0 / total] * n_seq
-    if aggregation == "seq-mean-token-mean":
-        return [1.0 / (n_seq * len(d.tokens)) for d in datums]
-    if aggregation == "seq-mean-token-sum-norm":
-        return [1.0 / (n_seq * max_tokens)] * n_seq
-    raise ConfigError(f"run config loss.aggregation: {aggregation!r} is not supported by backend tinker")
 
 
 def to_tinker_datum(tinker, datum: Datum, scale: float, loss_fn: str):
@@ -174,8 +156,14 @@ class TinkerEngine:
         self._training = None
         self._sampler = None
         self._tokenizer = None
-        self.sample_calls = 0  # seeds the service's sampler; saved so a resumed run continues the stream
+        self.optim_steps = 0
         self._check_model()
+
+    @classmethod
+    def from_run_config(cls, run, *, service_client: Any = None) -> "TinkerEngine":
+        """The trainer's factory for `backend: tinker`; `service_client` injects a fake in tests."""
+        check_tinker_config(run)
+        return cls(run, service_client=service_client)
 
     # ------------------------------------------------------------------ clients
 
@@ -236,11 +224,10 @@ class TinkerEngine:
             return list(ids["input_ids"] if isinstance(ids, dict) else ids)
         return list(tok.encode(prompt))
 
-    def sample(self, prompts: list[list[int]], n: int, params: SamplingParams) -> list[list[Completion]]:
+    def sample(self, prompts: list[list[int]], n: int, params: SamplingParams, seed: int = 0) -> list[list[Completion]]:
         t = self.tinker
         client = self._sampling_client()
-        self.sample_calls += 1
-        seeds = np.random.SeedSequence([self.run.seed, self.sample_calls]).generate_state(len(prompts))
+        seeds = np.random.SeedSequence(seed).generate_state(len(prompts))  # one per request
         eos = getattr(self.tokenizer, "eos_token", None)
         # stop=None keeps the model's own end-of-sequence stop; explicit strings replace it, so add EOS back
         stop = [*params.stop, *([eos] if eos else [])] if params.stop else None
@@ -266,12 +253,12 @@ class TinkerEngine:
         return Completion(prompt_tokens=list(prompt), tokens=tokens, logprobs=[float(x) for x in logprobs],
                           text=text, offsets=offsets, entropies=None, truncated=seq.stop_reason == "length")
 
-    def forward_backward(self, datums: list[Datum], loss) -> dict[str, float]:
+    def forward_backward(self, datums: list[Datum], loss: LossSpec) -> dict[str, float]:
         loss_fn = LOSS_FN[loss.kind]
         datums = [d for d in datums if d.tokens]  # an empty completion has nothing to train
         if not datums:
-            return {"loss": 0.0, "clip_frac": 0.0, "approx_kl": 0.0, "n_tokens": 0.0}
-        scales = loss_scales(datums, loss.aggregation, self.run.sampling.max_tokens)
+            return {"loss": 0.0, "clip_frac": 0.0, "approx_kl": 0.0, "kl": None, "n_tokens": 0.0}
+        scales = token_weights([len(d.tokens) for d in datums], loss.aggregation, loss.norm_length)
         batch = [to_tinker_datum(self.tinker, d, s, loss_fn) for d, s in zip(datums, scales)]
         config = None if loss_fn == "importance_sampling" else {
             "clip_low_threshold": 1.0 - loss.eps_low, "clip_high_threshold": 1.0 + loss.eps_high}
@@ -282,7 +269,7 @@ class TinkerEngine:
         return self._fb_metrics(datums, out, loss)
 
     @staticmethod
-    def _fb_metrics(datums: list[Datum], out, loss) -> dict[str, float]:
+    def _fb_metrics(datums: list[Datum], out, loss: LossSpec) -> dict[str, float]:
         """Loss from the service, plus clip fraction and k3 KL from the returned training log-probs."""
         log_ratio = []
         for d, o in zip(datums, out.loss_fn_outputs):
@@ -296,6 +283,7 @@ class TinkerEngine:
             "loss": metrics.pop("loss:sum", float("nan")),
             "clip_frac": float(clipped.mean()),
             "approx_kl": float(np.mean(ratio - 1.0 - lr)),
+            "kl": None,  # no reference policy on the service
             "n_tokens": float(lr.size),
             **{f"tinker/{k}": v for k, v in metrics.items()},
         }
@@ -306,18 +294,22 @@ class TinkerEngine:
                                       weight_decay=train.weight_decay, grad_clip_norm=train.grad_clip or 0.0)
         out = self._call("optim_step", lambda: self.training.optim_step(adam).result(), retry=False)
         self._sampler = None
-        return {"lr": lr, **{f"tinker/{k}": float(v) for k, v in (out.metrics or {}).items()}}
+        self.optim_steps += 1
+        metrics = {k: float(v) for k, v in (out.metrics or {}).items()}
+        # NaN when the service does not report it: an honest gap in metrics.jsonl, not a made-up 0
+        norm = next((v for k, v in metrics.items() if "grad_norm" in k), float("nan"))
+        return {"grad_norm": norm, "lr": lr, **{f"tinker/{k}": v for k, v in metrics.items()}}
 
     def save_state(self, path: Path) -> None:
         """Weights + optimizer on the service; the tinker:// path (no secret) goes to path/tinker.json."""
-        name = f"{self.run.run_id}-{self.sample_calls:06d}"
+        name = f"{self.run.run_id}-{self.optim_steps:06d}"
         saved = self._call("save_state", lambda: self.training.save_state(name, overwrite=True).result())
         atomic_write_json(Path(path) / STATE_FILE, {
             "state_path": saved.path, "base_model": self.base_model, "lora_rank": self.lora_rank,
-            "sample_calls": self.sample_calls,
         })
 
-    def load_state(self, path: Path) -> None:
+    def load_state(self, path: Path, optimizer: bool = True) -> None:
+        """Resume (weights + Adam state) or, with optimizer=False, just the trained policy (evaluation)."""
         file = Path(path) / STATE_FILE
         try:
             state = json.loads(file.read_text())
@@ -326,9 +318,7 @@ class TinkerEngine:
         if state.get("base_model") != self.base_model:
             raise ConfigError(f"{file}: checkpoint is for model {state.get('base_model')!r}, "
                               f"but the run config says {self.base_model!r}")
-        self._training = self._call(
-            "create_training_client_from_state_with_optimizer",
-            lambda: self.service.create_training_client_from_state_with_optimizer(state["state_path"]).result(),
-        )
+        create = (self.service.create_training_client_from_state_with_optimizer if optimizer
+                  else self.service.create_training_client_from_state)
+        self._training = self._call(create.__name__, lambda: create(state["state_path"]).result())
         self._sampler = None
-        self.sample_calls = int(state["sample_calls"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textrl import fastblas
 from textrl.config import TINY_MODEL
 from textrl.models.builtin import TinyRecipe, cache_root, ensure_tiny_model
 
@@ -20,6 +21,7 @@ def load_engine(cfg, model_dir, role: str = "base"):
     """An MLXEngine on the model for one role:
     base: the untrained model; policy: shaped like the run's policy (LoRA applied) to load its checkpoint
     into; train: the policy plus optimizer settings and, when the loss has a KL term, a frozen reference."""
+    fastblas.enable()
     from mlx_lm import load
 
     from textrl.engine.mlx_engine import MLXEngine

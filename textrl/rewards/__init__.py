@@ -12,9 +12,7 @@ from textrl.rewards.registry import (BoundReward, RewardError, RewardSpec, get_r
                                      resolve_reward, reward, verifier)
 from textrl.rewards.combine import Combined, combine
 from textrl.rewards.batch import score_batch
-from textrl.rewards import builtin as _builtin  # noqa: F401  (registers the built-ins)
-from textrl.rewards import math_answer as _math  # noqa: F401
-from textrl.rewards import code_exec as _code  # noqa: F401
+# importing the built-in modules registers them
 from textrl.rewards.builtin import exact_match, format_compliance, keyword_contains, length_penalty
 from textrl.rewards.math_answer import extract_answer, math_correctness
 from textrl.rewards.code_exec import code_execution

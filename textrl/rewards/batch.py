@@ -1,39 +1,18 @@
 """Score a batch of completions; slow rewards run in a bounded pool, fast ones inline."""
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
 from textrl.errors import ConfigError
 from textrl.rewards.combine import Combined, RewardLike, as_combined
-from textrl.rewards.registry import BoundReward, Outcome, call_checked, check_value, RewardError, _short
+from textrl.rewards.registry import Outcome, _short, call_checked, field_of
 from textrl.tasks.base import Score, make_score
 
 DEFAULT_WORKERS = 4
-
-
-def _field(example: Any, key: str, default: Any = None) -> Any:
-    if isinstance(example, Mapping):
-        return example.get(key, default)
-    return getattr(example, key, default)
-
-
-def _run_bound(fn: Callable, name: str, params: dict, prompt: str, completion: str, example: Any,
-               prompt_id: Any) -> Outcome:
-    # ships the function itself (pickled by reference), so rewards registered in the parent's
-    # __main__ work in a worker whose registry never saw them
-    bound = _Direct(fn, name, params)
-    return call_checked(bound, prompt, completion, example, prompt_id)  # type: ignore[arg-type]
-
-
-class _Direct:
-    def __init__(self, fn: Callable, name: str, params: dict):
-        self.fn, self.name, self.params = fn, name, params
-
-    def __call__(self, prompt: str, completion: str, example: Any) -> Any:
-        return self.fn(prompt, completion, example, **self.params)
 
 
 def _executor(kind: str, workers: int) -> Executor:
@@ -44,13 +23,15 @@ def _executor(kind: str, workers: int) -> Executor:
     return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
 
 
-def _score_component(fn: Callable, name: str, params: dict, parallel: str | None, rows: list[tuple],
-                     max_workers: int) -> list[Outcome]:
+def _score_component(name: str, fn: Callable, parallel: str | None, rows: list[tuple],
+                     max_workers: int, kind: str = "reward") -> list[Outcome]:
+    # `fn` is the function itself (a partial pickles it by reference), so a reward registered in
+    # the parent's __main__ still works in a worker whose registry never saw it
     workers = max(1, min(max_workers, len(rows)))
     if parallel is None or workers == 1:
-        return [_run_bound(fn, name, params, *row) for row in rows]
+        return [call_checked(name, fn, *row, kind) for row in rows]
     with _executor(parallel, workers) as pool:
-        futures = [pool.submit(_run_bound, fn, name, params, *row) for row in rows]
+        futures = [pool.submit(call_checked, name, fn, *row, kind) for row in rows]
         try:
             return [f.result() for f in futures]
         except BaseException:
@@ -80,21 +61,20 @@ def score_batch(reward: RewardLike, completions: Sequence[str], examples: Sequen
     workers = max_workers or min(DEFAULT_WORKERS, os.cpu_count() or 1)
     rows = []
     for i, (completion, ex) in enumerate(zip(completions, examples)):
-        prompt = prompts[i] if prompts is not None else _field(ex, "prompt", "")
-        rows.append((prompt, completion, ex, _field(ex, "id", i)))
+        prompt = prompts[i] if prompts is not None else field_of(ex, "prompt", "")
+        rows.append((prompt, completion, ex, field_of(ex, "id", i)))
 
     scorer = as_combined(reward)
     if not isinstance(scorer, Combined):
         label, fn = scorer
-        outcomes = _score_component(fn, label, {}, None, rows, workers)
+        outcomes = _score_component(label, fn, None, rows, workers)
         return [make_score(o.value, o.correct if o.correct is not None else o.value > 0, {label: o.value})
                 for o in outcomes]
 
     per_component: dict[str, list[Outcome]] = {}
     for name, bound in scorer.components().items():
         spec = bound.spec
-        per_component[name] = _score_component(spec.fn, name, bound.params, spec.parallel, rows, workers)
+        fn = functools.partial(spec.fn, **bound.params)
+        per_component[name] = _score_component(name, fn, spec.parallel, rows, workers, spec.kind)
     return [scorer.total({name: per_component[name][i] for name in per_component}) for i in range(n)]
 
-
-__all__ = ["score_batch", "check_value", "RewardError", "BoundReward"]

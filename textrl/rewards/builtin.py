@@ -3,37 +3,26 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 from textrl.errors import ConfigError
-from textrl.rewards.registry import reward
+from textrl.rewards.registry import field_of, reward
+
+
+def example_value(example: Any, key: str) -> Any:
+    """`key` of the example (tasks.Example attribute or dict key), else of its `meta`; None if absent."""
+    value = field_of(example, key)
+    return value if value is not None else (field_of(example, "meta") or {}).get(key)
 
 
 def reference(example: Any, key: str = "answer") -> Any:
-    """The reference answer of a tasks.Example or a dict ("answer", or the cookbook's
-    "expected_answer", at top level or under "meta")."""
-    if isinstance(example, Mapping):
-        meta = example.get("meta") or {}
-        for source in (example, meta):
-            for k in (key, "expected_answer"):
-                if source.get(k) is not None:
-                    return source[k]
-    elif example is not None:
-        value = getattr(example, key, None)
+    """The reference answer: `answer`, or the RLVR cookbook's `expected_answer`, also under `meta`."""
+    for k in (key, "expected_answer"):
+        value = example_value(example, k)
         if value is not None:
             return value
-        meta = getattr(example, "meta", None) or {}
-        if meta.get("expected_answer") is not None:
-            return meta["expected_answer"]
     raise ConfigError(f"no reference answer: the example has no {key!r} field (got {example!r}); "
                       f"pass answer=... or score examples that carry one")
-
-
-def _meta(example: Any, key: str) -> Any:
-    meta = example.get("meta", {}) if isinstance(example, Mapping) else getattr(example, "meta", None) or {}
-    if isinstance(example, Mapping) and key in example:
-        return example[key]
-    return (meta or {}).get(key)
 
 
 @reward
@@ -51,7 +40,7 @@ def keyword_contains(prompt: str, completion: str, example: Any = None, *,
                      keywords: Sequence[str] | None = None, mode: str = "fraction",
                      case_sensitive: bool = False, **_) -> float:
     """Fraction of `keywords` present (mode "fraction"), or 1.0/0.0 for mode "any" / "all"."""
-    keywords = keywords if keywords is not None else _meta(example, "keywords")
+    keywords = keywords if keywords is not None else example_value(example, "keywords")
     if not keywords or isinstance(keywords, str):
         raise ConfigError(f"keyword_contains: expected keywords=[...] (a non-empty list), got {keywords!r}")
     text = completion if case_sensitive else completion.casefold()

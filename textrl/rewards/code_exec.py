@@ -6,14 +6,17 @@ lines itself earns nothing.
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 import secrets
-from typing import Any, Mapping
+import warnings
+from typing import Any
 
 from textrl.errors import ConfigError
+from textrl.rewards.builtin import example_value
 from textrl.rewards.registry import reward
-from textrl.rewards.sandbox import Limits, run_python
+from textrl.rewards.sandbox import Limits, isolation, run_python
 
 _FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)```", re.DOTALL)
 
@@ -58,19 +61,19 @@ def extract_code(completion: str) -> str:
     return completion
 
 
-def _tests_of(example: Any) -> Any:
-    if isinstance(example, Mapping):
-        return example.get("tests", example.get("answer"))
-    return getattr(example, "answer", None)
-
-
-def run_tests(code: str, tests: list[str], limits: Limits = Limits()) -> tuple[int, Any]:
-    """Number of tests passed (0 on timeout before any result, crash, or load failure), and the run."""
+def run_tests(code: str, tests: list[str], limits: Limits = Limits()) -> int:
+    """Number of tests passed; a test that did not report before a timeout or crash has failed."""
     token = secrets.token_hex(16)
     result = run_python({"solution.py": code, "tests.json": json.dumps(tests), "harness.py": HARNESS},
                         "harness.py", stdin=token + "\n", limits=limits)
-    passed = set(re.findall(rf"^{token} PASS (\d+)$", result.stdout, re.MULTILINE))
-    return len(passed), result
+    return len(set(re.findall(rf"^{token} PASS (\d+)$", result.stdout, re.MULTILINE)))
+
+
+@functools.lru_cache(maxsize=1)
+def _warn_if_partly_isolated() -> None:
+    missing = isolation()["not_enforced"]
+    if missing:
+        warnings.warn("code_execution sandbox does not enforce: " + "; ".join(missing), stacklevel=3)
 
 
 @reward(parallel="thread")
@@ -82,14 +85,17 @@ def code_execution(prompt: str, completion: str, example: Any = None, *, tests: 
     limits = Limits(wall_s=timeout_s, cpu_s=max(1, int(timeout_s + 0.999)), memory_mb=memory_mb)
     code = extract_code(completion)
     if expected_output is not None:
+        _warn_if_partly_isolated()
         result = run_python({"solution.py": code}, "solution.py", limits=limits)
         ok = not result.timed_out and result.stdout.strip() == str(expected_output).strip()
         return {"reward": float(ok), "correct": ok}
-    tests = tests if tests is not None else _tests_of(example)
+    tests = next((t for t in (tests, example_value(example, "tests"), example_value(example, "answer"))
+                  if t is not None), None)
     if isinstance(tests, str):
         tests = [tests]
     if not tests or not all(isinstance(t, str) for t in tests):
         raise ConfigError(f"code_execution: expected tests as a non-empty list of Python snippets "
                           f"(tests=... or the example's 'tests'), got {tests!r}")
-    passed, _ = run_tests(code, list(tests), limits)
+    _warn_if_partly_isolated()
+    passed = run_tests(code, list(tests), limits)
     return {"reward": passed / len(tests), "correct": passed == len(tests)}

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
 from textrl.errors import ConfigError
-from textrl.rewards.registry import BoundReward, Outcome, call_checked, get_reward, get_spec
+from textrl.rewards.registry import BoundReward, Outcome, call_checked, field_of, get_reward, get_spec
 from textrl.tasks.base import Score, make_score
 
 
@@ -37,16 +37,10 @@ class Combined:
         correct = all(flags) if flags else value > 0
         return make_score(value, correct, components)
 
-    def __call__(self, prompt: str, completion: str, example: Any = None, prompt_id: Any = None) -> Score:
-        pid = prompt_id if prompt_id is not None else _id_of(example)
-        outcomes = {n: call_checked(b, prompt, completion, example, pid) for n, b in self.components().items()}
-        return self.total(outcomes)
-
-
-def _id_of(example: Any) -> Any:
-    if isinstance(example, Mapping):
-        return example.get("id")
-    return getattr(example, "id", None)
+    def __call__(self, prompt: str, completion: str, example: Any = None) -> Score:
+        pid = field_of(example, "id")
+        return self.total({n: call_checked(n, b, prompt, completion, example, pid, b.spec.kind)
+                           for n, b in self.components().items()})
 
 
 def combine(weights: Mapping[str, float], *, params: Mapping[str, Mapping[str, Any]] | None = None,

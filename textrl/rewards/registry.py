@@ -1,15 +1,15 @@
 """The @reward / @verifier registry and the checks applied to every value a reward returns.
 
 A reward is `fn(prompt, completion, example, **kwargs) -> float | {"reward": float, "correct": bool}`;
-a verifier is the same signature returning a bool (pass/fail), usable alone (1.0 / 0.0) or as a gate
-or penalty inside `combine`. `example` is a `textrl.tasks.Example` or a plain dict.
+a verifier is the same signature returning a bool (pass/fail), worth 1.0 / 0.0 alone or as a weighted
+term, or used as a gate in `combine` (a failure sets the whole reward to `gate_reward`). `example` is a `textrl.tasks.Example` or a plain dict.
 """
 from __future__ import annotations
 
 import math
 import numbers
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, NamedTuple
+from typing import Any, Callable, Literal, Mapping, NamedTuple
 
 from textrl.errors import ConfigError
 
@@ -136,13 +136,24 @@ def check_value(result: Any, *, reward_name: str, prompt_id: Any, completion: st
     return Outcome(value, correct)
 
 
-def call_checked(bound: BoundReward, prompt: str, completion: str, example: Any, prompt_id: Any) -> Outcome:
+def field_of(example: Any, key: str, default: Any = None) -> Any:
+    """`key` of a tasks.Example (attribute) or of a plain dict example."""
+    if isinstance(example, Mapping):
+        return example.get(key, default)
+    return getattr(example, key, default)
+
+
+def call_checked(name: str, fn: Callable[[str, str, Any], Any], prompt: str, completion: str, example: Any,
+                 prompt_id: Any, kind: str = "reward") -> Outcome:
     """Run one reward; an exception inside it becomes a RewardError naming the reward and prompt."""
     try:
-        result = bound(prompt, completion, example)
+        result = fn(prompt, completion, example)
     except RewardError:
         raise
     except Exception as err:  # noqa: BLE001 - any failure of user code is reported, never a silent 0
-        raise RewardError(f"reward {bound.name!r} raised {type(err).__name__}: {err} "
+        raise RewardError(f"reward {name!r} raised {type(err).__name__}: {err} "
                           f"(prompt id {prompt_id}, completion {_short(completion)})") from err
-    return check_value(result, reward_name=bound.name, prompt_id=prompt_id, completion=completion)
+    if kind == "verifier" and not isinstance(result, bool):
+        raise RewardError(f"verifier {name!r} returned {type(result).__name__} {_short(result)}; expected "
+                          f"True or False (prompt id {prompt_id}, completion {_short(completion)})")
+    return check_value(result, reward_name=name, prompt_id=prompt_id, completion=completion)

@@ -153,12 +153,16 @@ def run_python(files: dict[str, str], main: str, *, stdin: str = "", limits: Lim
                 except ProcessLookupError:
                     pass
                 proc.wait()
+                with os.fdopen(report_r, "rb") as r:
+                    report_r = -1
+                    enforced = {k: v for line in r.read().splitlines() for k, v in json.loads(line).items()}
+                if "child_pid" in enforced:
+                    try:
+                        os.kill(enforced.pop("child_pid"), signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
                 if root:
                     _kill_uid(uid)
-            with os.fdopen(report_r, "rb") as r:
-                report_r = -1
-                raw = r.read()
-            enforced = json.loads(raw) if raw else {}
             out.seek(0)
             err.seek(0)
             stdout = out.read(limits.output_bytes).decode(errors="replace")

@@ -15,6 +15,7 @@ import sys
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
 MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 4096, 16384, 1 << 18
+MNT_DETACH = 2
 REFUSED = 97  # exit status when a required protection could not be put in place
 
 cfg = json.loads(sys.argv[1])
@@ -23,7 +24,7 @@ report = {"net": False, "pid": False, "tmpfs": [], "uid": os.getuid(), "rlimits"
 
 
 def fail(msg):
-    os.write(cfg["report_fd"], json.dumps({**report, "refused": msg}).encode())
+    os.write(cfg["report_fd"], json.dumps({**report, "refused": msg}).encode() + b"\n")
     os._exit(REFUSED)
 
 
@@ -33,8 +34,21 @@ def unshare(flags):
 
 root = os.geteuid() == 0
 base = CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWNS
+
+
+def map_own_ids(uid, gid):
+    """In a new user namespace, be our own uid/gid again (unmapped ids cannot create files)."""
+    for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+        fd = os.open(f"/proc/self/{name}", os.O_WRONLY)  # no O_TRUNC: proc refuses it
+        os.write(fd, text.encode())
+        os.close(fd)
+
+
+outer_ids = os.getuid(), os.getgid()  # before unshare: inside a new user namespace they read 65534
 if unshare(base if root else base | CLONE_NEWUSER):
     report["net"] = report["pid"] = True
+    if not root:
+        map_own_ids(*outer_ids)
     if libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) == 0:
         # world-writable places get a throwaway tmpfs; the working directory (which may live in
         # /tmp) is bind-mounted back at its own path from a descriptor opened before the masking
@@ -44,9 +58,15 @@ if unshare(base if root else base | CLONE_NEWUSER):
                                                b"size=16m,mode=1777") == 0:
                 report["tmpfs"].append(d)
         if not os.path.isdir(cwd):
-            os.makedirs(cwd)
-            if libc.mount(f"/proc/self/fd/{cwd_fd}".encode(), cwd.encode(), None, MS_BIND, None) != 0:
-                fail(f"cannot bind the working directory back after masking /tmp (errno {ctypes.get_errno()})")
+            try:
+                os.makedirs(cwd)
+                bound = libc.mount(f"/proc/self/fd/{cwd_fd}".encode(), cwd.encode(), None, MS_BIND, None) == 0
+            except OSError:
+                bound = False
+            if not bound:
+                for d in report["tmpfs"]:  # cannot keep both: keep the working directory reachable
+                    libc.umount2(d.encode(), MNT_DETACH)
+                report["tmpfs"] = []
         os.chdir(cwd)
         os.close(cwd_fd)
 elif unshare(CLONE_NEWNET if root else CLONE_NEWNET | CLONE_NEWUSER):
@@ -55,6 +75,8 @@ elif unshare(CLONE_NEWNET if root else CLONE_NEWNET | CLONE_NEWUSER):
 if report["pid"]:
     child = os.fork()
     if child:
+        # the program may leave our process group (setsid); the caller kills it by this pid
+        os.write(cfg["report_fd"], json.dumps({"child_pid": child}).encode() + b"\n")
         os.close(cfg["report_fd"])
         _, status = os.waitpid(child, 0)
         os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
@@ -80,6 +102,6 @@ if root:
         fail(f"still uid {os.getuid()} after setuid({uid})")
     report["uid"] = uid
 
-os.write(cfg["report_fd"], json.dumps(report).encode())
+os.write(cfg["report_fd"], json.dumps(report).encode() + b"\n")
 os.close(cfg["report_fd"])
 os.execve(cfg["argv"][0], cfg["argv"], {})

@@ -7,7 +7,6 @@ task never pays for the others.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 
 from textrl.errors import ConfigError
 from textrl.tasks.base import Example, Score, Task, make_score
@@ -21,14 +20,6 @@ BUILTIN = {
 }
 
 REQUIRED = ("name", "planning_grams", "stop", "default_max_tokens", "split", "target", "score")
-
-
-def available() -> list[str]:
-    return [n for n in BUILTIN if _importable(BUILTIN[n])]
-
-
-def _importable(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
 
 
 def get_task(name: str, **params) -> Task:
@@ -63,4 +54,4 @@ def _custom(spec: str, params: dict) -> Task:
     return task
 
 
-__all__ = ["Example", "Score", "Task", "available", "get_task", "make_score"]
+__all__ = ["Example", "Score", "Task", "get_task", "make_score"]

@@ -11,11 +11,9 @@ import string
 
 from pydantic import Field, field_validator
 
+from textrl.advantages.planning import grams_for
 from textrl.tasks.base import Example, Score, check_batch, make_score, shuffled_split
 from textrl.tasks.params import TaskParams, parse_params
-
-# The char model cannot say these; they matter only when a word-level model learns the task.
-PLANNING_GRAMS = ("carry", "first", "then", "so the", "let me", "check", "add the", "wait")
 
 # Above this many distinct problems the universe is sampled instead of enumerated.
 ENUMERATE_LIMIT = 200_000
@@ -53,10 +51,11 @@ def evaluate(numbers: tuple[int, ...], ops: tuple[str, ...]) -> int:
 class ArithmeticTask:
     name = "arithmetic"
     stop: tuple[str, ...] = ()
-    planning_grams = PLANNING_GRAMS
 
     def __init__(self, **params):
         self.params = parse_params(self.name, ArithmeticParams, params)
+        # the char model cannot write these; they matter when a word-level model learns the task
+        self.planning_grams = grams_for(self.name)
         p = self.params
         self._base = 10 ** p.digits
         self._n_op_choices = len(p.ops) ** (p.operands - 1)

@@ -28,6 +28,9 @@ def make_score(reward: float, correct: bool, components: dict[str, float] | None
 
 @runtime_checkable
 class Task(Protocol):
+    """See docs/contracts.md. Built-in tasks also offer alphabet() -> str, the sorted characters of
+    their prompts and targets, from which the built-in character-level model's tokenizer is made."""
+
     name: str
     planning_grams: tuple[str, ...]
     stop: tuple[str, ...]

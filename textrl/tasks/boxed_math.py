@@ -8,7 +8,7 @@ from textrl.advantages.planning import grams_for
 from textrl.rewards import get_reward, score_batch
 from textrl.tasks.base import Example, Score, check_batch, shuffled_split
 from textrl.tasks.datasets import load_rows
-from textrl.tasks.params import TaskParams, parse_params
+from textrl.tasks.params import TaskParams, check_template, parse_params
 
 TEMPLATE = "{problem}\nPlease reason step by step, and put your final answer within \\boxed{{}}."
 
@@ -30,6 +30,7 @@ class BoxedMathTask:
     def __init__(self, **params):
         self.params = parse_params(self.name, BoxedMathParams, params)
         p = self.params
+        check_template(p.template, "problem")
         self.planning_grams = grams_for(self.name)
         self._rows = load_rows(p.path, [p.problem_field, p.answer_field], task=self.name)
         self._reward = get_reward("math_correctness", strict=p.strict)

@@ -9,7 +9,7 @@ from textrl.errors import ConfigError
 from textrl.rewards import get_reward, score_batch
 from textrl.tasks.base import Example, Score, check_batch, shuffled_split
 from textrl.tasks.datasets import load_rows
-from textrl.tasks.params import TaskParams, parse_params
+from textrl.tasks.params import TaskParams, check_template, parse_params
 
 TEMPLATE = "{prompt}\nWrite a Python solution in a ```python code block."
 
@@ -33,6 +33,7 @@ class CodeTask:
     def __init__(self, **params):
         self.params = parse_params(self.name, CodeParams, params)
         p = self.params
+        check_template(p.template, "prompt")
         self.planning_grams = grams_for(self.name)
         self._rows = load_rows(p.path, [p.prompt_field, p.tests_field], task=self.name)
         for i, row in enumerate(self._rows):

@@ -1,0 +1,205 @@
+"""From a loaded campaign to the comparison document (comparison.json): every number the report shows."""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+from importlib import metadata
+
+import pandas as pd
+
+from analysis import power as pw
+from analysis.compare import _f, adjust, compare_cell
+from analysis.generation_level import pooled_tests
+from analysis.interaction import interaction_estimate
+from analysis.load import Campaign
+from analysis.sanity import aa_check, degenerate, eval_noise
+from analysis.verdict import verdict
+from textrl.errors import ConfigError
+
+
+def arm_order(c: Campaign) -> list[str]:
+    return list(dict.fromkeys(c.runs["label"].dropna()))
+
+
+def comparison_pairs(c: Campaign) -> list[tuple[str, str]]:
+    """(baseline label, candidate label) pairs from the settings; an arm at several lrs gives several labels."""
+    s = c.settings
+    arms = list(dict.fromkeys(c.runs["arm"].dropna().astype(str)))
+    if not arms:
+        return []
+    base_arm = s.baseline or arms[0]
+    if base_arm not in arms:
+        raise ConfigError(f"plan.json spec.analysis.baseline: arm {base_arm!r} has no runs; arms are {', '.join(arms)}")
+    cand_arms = list(s.candidates) or [a for a in arms if a != base_arm]
+    for a in cand_arms:
+        if a not in arms:
+            raise ConfigError(f"plan.json spec.analysis.candidate: arm {a!r} has no runs; arms are {', '.join(arms)}")
+    labels_of = c.runs.groupby("arm", sort=False)["label"].unique()
+    return [(b, cl) for ca in cand_arms for cl in labels_of[ca] for b in labels_of[base_arm]]
+
+
+def _values(done: pd.DataFrame, label: str, g: int, endpoint: str) -> pd.Series:
+    d = done[(done["label"] == label) & (done["group_size"] == g)]
+    return pd.Series(d[endpoint].to_numpy(float), index=d["seed"].to_numpy()).dropna()
+
+
+def _power(cell: dict, s, n_tests: int) -> dict | None:
+    sd_b, sd_c = cell["baseline_arm"]["sd"], cell["candidate_arm"]["sd"]
+    n = min(cell["n_baseline"], cell["n_candidate"])
+    if sd_b is None or sd_c is None or n < 2:
+        return None
+    rho = cell["correlation"] if (s.paired and cell["correlation"] is not None) else 0.0
+    common = dict(alpha=s.alpha, n_tests=n_tests, correction=s.correction, power=s.power, paired=s.paired, rho=rho)
+    up_b, up_c = pw.sd_upper_bound(sd_b, cell["baseline_arm"]["n"]), pw.sd_upper_bound(sd_c, cell["candidate_arm"]["n"])
+    e = s.effect_of_interest
+    beta = pw.miss_rate(e, sd_b, sd_c, n, **{k: v for k, v in common.items() if k != "power"})
+    return {"method": "Colas et al. Welch approximation" + (" (paired, observed correlation)" if s.paired else ""),
+            "power": s.power, "n_per_arm": n, "n_tests": n_tests, "per_test_alpha": pw.per_test_alpha(s.alpha, n_tests, s.correction),
+            "rho": _f(rho), "sd_baseline": sd_b, "sd_candidate": sd_c, "sd_baseline_upper": _f(up_b),
+            "sd_candidate_upper": _f(up_c), "mde": _f(pw.minimum_detectable_effect(sd_b, sd_c, n, **common)),
+            "mde_at_sd_upper": _f(pw.minimum_detectable_effect(up_b, up_c, n, **common)),
+            "effect_of_interest": e, "power_at_effect": _f(1 - beta),
+            "seeds_needed": pw.seeds_needed(e, sd_b, sd_c, **common),
+            "seeds_needed_at_sd_upper": pw.seeds_needed(e, up_b, up_c, **common)}
+
+
+def primary_comparisons(c: Campaign, pairs, sizes) -> list[dict]:
+    s, done = c.settings, c.done
+    rows = []
+    for b, cand in pairs:
+        for g in sizes:
+            cell = compare_cell(_values(done, b, g, s.primary), _values(done, cand, g, s.primary), paired=s.paired)
+            rows.append({"baseline": b, "candidate": cand, "group_size": int(g), **cell})
+    n_tests = max(1, sum(r["p"] is not None for r in rows))
+    adj, rej = adjust([r["p"] for r in rows], s.alpha, s.correction)
+    k = _common(done, "eval_k")
+    for r, pa, sig in zip(rows, adj, rej):
+        min_p = r["permutation"]["min_p"]
+        r.update(p_adjusted=pa, significant=sig, n_tests=n_tests,
+                 cannot_reach_significance=bool(min_p is not None and min_p > s.alpha),
+                 power=_power(r, s, n_tests))
+        r["verdict"] = verdict(r, s.primary, s.alpha, s.correction, k)
+    return rows
+
+
+def secondary_comparisons(c: Campaign, pairs, sizes) -> dict[str, list[dict]]:
+    s, done, out = c.settings, c.done, {}
+    for ep in s.secondary:
+        out[ep] = [{"baseline": b, "candidate": cand, "group_size": int(g),
+                    **compare_cell(_values(done, b, g, ep), _values(done, cand, g, ep), paired=s.paired, permutation=False)}
+                   for b, cand in pairs for g in sizes]
+    return out
+
+
+def _common(df: pd.DataFrame, col: str):
+    """The value every finished run shares in `col` (None if they differ or none has it)."""
+    vals = df[col].dropna().unique() if col in df else []
+    if len(vals) != 1:
+        return None
+    v = vals[0].item() if hasattr(vals[0], "item") else vals[0]
+    return int(v) if isinstance(v, float) and v.is_integer() else v
+
+
+def design(c: Campaign, pairs, sizes, n_tests: int) -> dict:
+    spec, done, s = c.spec, c.done, c.settings
+    seeds = spec.get("seeds") if isinstance(spec.get("seeds"), list) else sorted(c.runs["seed"].dropna().unique().tolist())
+    training = spec.get("training") or {}
+    return {"campaign": c.name, "arms": arm_order(c), "comparisons": [f"{cand} vs {b}" for b, cand in pairs],
+            "group_sizes": [int(g) for g in sizes], "seeds": [int(x) for x in seeds],
+            "finished_seeds": {f"{lab} G={int(g)}": int(len(grp)) for (lab, g), grp in done.groupby(["label", "group_size"])},
+            "task": _common(done, "eval_task"), "heldout_size": _common(done, "eval_size"), "k": _common(done, "eval_k"),
+            "steps": training.get("steps"), "prompts_per_step": training.get("prompts_per_step"),
+            "primary": s.primary, "secondary": list(s.secondary), "alpha": s.alpha, "correction": s.correction,
+            "paired": s.paired, "primary_test": "paired t by seed" if s.paired else "Welch t",
+            "n_primary_tests": n_tests, "effect_of_interest": s.effect_of_interest, "power": s.power}
+
+
+def pipelines(c: Campaign) -> dict[str, dict]:
+    """The resolved advantage pipeline (and loss) of each arm, flagged when its runs disagree."""
+    out = {}
+    for label, grp in c.done.groupby("label", sort=False):
+        seen = {}
+        for rid in grp["run_id"]:
+            cfg = c.configs.get(rid) or {}
+            item = {"advantage_pipeline": cfg.get("advantage_pipeline"), "loss": (cfg.get("run") or {}).get("loss")}
+            seen.setdefault(json.dumps(item, sort_keys=True), item)
+        if seen:
+            out[label] = {**next(iter(seen.values())), "consistent_across_runs": len(seen) == 1}
+    return out
+
+
+def reproducibility(c: Campaign) -> dict:
+    versions: dict[str, set] = {}
+    revisions, hosts, started = set(), set(), []
+    for cfg in c.configs.values():
+        for k, v in (cfg.get("versions") or {}).items():
+            versions.setdefault(k, set()).add(str(v))
+        revisions.add(str(cfg.get("git_revision")))
+        hosts.add(str(cfg.get("host")))
+        if cfg.get("started_at"):
+            started.append(str(cfg["started_at"]))
+    analysis_env = {"python": platform.python_version()}
+    for pkg in ("textrl", "numpy", "pandas", "scipy", "statsmodels", "matplotlib"):
+        try:
+            analysis_env[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            analysis_env[pkg] = None
+    return {"training_versions": {k: sorted(v) for k, v in sorted(versions.items())}, "git_revisions": sorted(revisions),
+            "hosts": sorted(hosts), "first_started_at": min(started) if started else None,
+            "last_started_at": max(started) if started else None, "analysis_environment": analysis_env,
+            "spec": c.spec}
+
+
+def analyse(c: Campaign) -> dict:
+    s, done = c.settings, c.done
+    pairs = comparison_pairs(c)
+    sizes = sorted(int(g) for g in c.runs["group_size"].dropna().unique())
+    primary = primary_comparisons(c, pairs, sizes)
+    n_tests = primary[0]["n_tests"] if primary else 0
+    base_labels = list(dict.fromkeys(b for b, _ in pairs))
+    aa = []
+    if s.aa_check:
+        for b in base_labels:
+            for g in sizes:
+                aa.append({"arm": b, "group_size": g, "endpoint": s.primary, **aa_check(_values(done, b, g, s.primary), s.alpha)})
+    gen = []
+    for b, cand in pairs:
+        for g in sizes:
+            res = pooled_tests(c.problems, b, cand, g)
+            if res is not None:
+                gen.append({"baseline": b, "candidate": cand, "group_size": g, **res})
+    status_counts = c.runs["status"].value_counts().to_dict()
+    not_done = c.runs[c.runs["status"] != "done"][["run_id", "status", "detail"]].to_dict("records")
+    return {
+        "campaign": c.name,
+        "settings": s.as_dict(),
+        "design": design(c, pairs, sizes, n_tests),
+        "runs": {"planned": int(len(c.runs)), "done": int(len(done)), "by_status": {k: int(v) for k, v in status_counts.items()},
+                 "not_done": not_done},
+        "file_problems": c.file_problems,
+        "notes": c.notes,
+        "primary": {"endpoint": s.primary, "comparisons": primary},
+        "verdicts": [r["verdict"] for r in primary],
+        "secondary": secondary_comparisons(c, pairs, sizes),
+        "interaction": {f"{cand} vs {b}": interaction_estimate(done, s.primary, b, cand) for b, cand in pairs},
+        "sanity": {"aa": aa, "eval_noise": eval_noise(c.problems, c.runs),
+                   "degenerate": degenerate(c.runs, c.curves, [s.primary, *s.secondary])},
+        "generation_level": gen,
+        "pipelines": pipelines(c),
+        "reproducibility": reproducibility(c),
+    }
+
+
+def json_safe(obj):
+    """NaN/inf -> null and numpy scalars -> Python, so comparison.json is strict JSON."""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
+        obj = obj.item()
+    if isinstance(obj, float) and (math.isnan(obj) or math.isinf(obj)):
+        return None
+    return obj

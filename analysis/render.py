@@ -1,0 +1,250 @@
+"""report.md from the comparison document, and report.html from report.md with the figures embedded.
+
+The HTML is the Markdown rendered by markdown-it (raw HTML disabled, so text from run logs cannot
+inject markup) inside one page with inline CSS and base64 images: it opens offline, with no network.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+from pathlib import Path
+
+import yaml
+from markdown_it import MarkdownIt
+
+from analysis.verdict import _p, endpoint_name
+
+GENERATION_LEVEL_WHY = (
+    "These tests pool every held-out completion of all seeds of an arm as if each were an independent replicate. "
+    "They are not: completions of one run share that run's training seed and are repeated measurements of it "
+    "(pseudo-replication). With real between-seed spread such tests fire far more often than alpha when the arms "
+    "do not differ (0.12 to 0.68 at alpha 0.05 in simulation). They are shown only because papers often report "
+    "them; the seed-level comparison above is the evidence.")
+
+
+def _n(x, fmt=".4f", signed=False) -> str:
+    if x is None:
+        return "n/a"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, int):
+        return str(x)
+    return format(x, ("+" if signed else "") + fmt)
+
+
+def _ci(lo, hi) -> str:
+    return "n/a" if lo is None or hi is None else f"[{_n(lo)}, {_n(hi)}]"
+
+
+def _cell(x) -> str:
+    return str(x).replace("|", "\\|").replace("\n", " ")
+
+
+def table(headers: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(map(_cell, headers)) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(_cell(v) for v in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _arm(a: dict) -> str:
+    return f"{_n(a['mean'])} {_ci(a['ci_low'], a['ci_high'])} (n={a['n']})"
+
+
+def _estimates(rows: list[dict], with_family: bool) -> str:
+    headers = ["G", "comparison", "baseline mean [95% CI]", "candidate mean [95% CI]", "difference [95% CI]", "test",
+               "p"]
+    if with_family:
+        headers += ["p adjusted", "permutation p", "significant"]
+    headers += ["Hedges' g", "P(improvement)"]
+    out = []
+    for r in rows:
+        row = [r["group_size"], f"{r['candidate']} - {r['baseline']}", _arm(r["baseline_arm"]), _arm(r["candidate_arm"]),
+               f"{_n(r['difference'], signed=True)} {_ci(r['ci_low'], r['ci_high'])}",
+               r["test"] + (f" (r = {_n(r['correlation'], '.2f')})" if r.get("correlation") is not None else ""), _p(r["p"])]
+        if with_family:
+            perm = r["permutation"]
+            perm_s = "n/a" if perm["p"] is None else (
+                f"{_p(perm['p'])} ({'exact' if perm['exact'] else str(perm['n_resamples']) + ' resamples'}; min {_p(perm['min_p'])})")
+            row += [_p(r["p_adjusted"]), perm_s, _n(r["significant"])]
+        row += [_n(r["hedges_g"], ".2f"), _n(r["prob_improvement"], ".2f")]
+        out.append(row)
+    return table(headers, out)
+
+
+def _power_table(rows: list[dict]) -> str | None:
+    rows = [r for r in rows if r.get("power")]
+    if not rows:
+        return None
+    p0 = rows[0]["power"]
+    out = []
+    for r in rows:
+        p = r["power"]
+        out.append([r["group_size"], f"{r['candidate']} - {r['baseline']}", p["n_per_arm"],
+                    f"{_n(p['sd_baseline'])} / {_n(p['sd_candidate'])}",
+                    f"{_n(p['sd_baseline_upper'])} / {_n(p['sd_candidate_upper'])}", _n(p["mde"]), _n(p["mde_at_sd_upper"]),
+                    _n(p["power_at_effect"], ".2f"), _n(p["seeds_needed"]) if p["seeds_needed"] else "> 100000",
+                    _n(p["seeds_needed_at_sd_upper"]) if p["seeds_needed_at_sd_upper"] else "> 100000"])
+    head = (f"{p0['method']}; {p0['n_tests']} test(s), {p0['per_test_alpha']:.4g} per test "
+            f"(alpha / number of tests: Holm's strictest step, so power under Holm is at least this), "
+            f"power {p0['power']:.0%}, effect of interest {p0['effect_of_interest']:g}. "
+            "SD upper: the 95 % upper confidence bound of each SD (chi-square), the planning figure.\n\n")
+    return head + table(["G", "comparison", "seeds per arm", "between-seed SD (base / cand)", "SD upper bound",
+                         "minimum detectable effect", "MDE at SD upper", f"power at {p0['effect_of_interest']:g}",
+                         f"seeds needed for {p0['effect_of_interest']:g}", "seeds needed (SD upper)"], out)
+
+
+def _runs_section(doc: dict) -> list[str]:
+    r = doc["runs"]
+    out = [f"{r['done']} of {r['planned']} planned runs finished ("
+           + ", ".join(f"{k}: {v}" for k, v in sorted(r["by_status"].items())) + ")."]
+    if r["not_done"]:
+        out.append("\nRuns not analysed (never silently dropped):\n")
+        for x in r["not_done"]:
+            first, _, tail = (x["detail"] or "").partition("\n")
+            out.append(f"- `{x['run_id']}`: {x['status']}: {first}")
+            if tail:
+                out.append("\n  ```\n" + "\n".join("  " + ln for ln in tail.splitlines()) + "\n  ```")
+    if doc["file_problems"]:
+        out.append("\nFiles that could not be read (fully):\n")
+        out += [f"- `{f['path']}`: {f['problem']}" for f in doc["file_problems"]]
+    out += [f"\nNote: {n}" for n in doc["notes"]]
+    return out
+
+
+def _sanity_section(doc: dict) -> list[str]:
+    san, out = doc["sanity"], []
+    if san["aa"]:
+        out.append("**A/A check.** The baseline's seeds split in two halves (seed order) and compared with the primary "
+                   "test; it should not fire. The rate over all balanced splits should be near alpha or below.\n")
+        out.append(table(["arm", "G", "seeds", "split", "difference", "p", "fired", "splits tested", "rate fired"],
+                         [[a["arm"], a["group_size"], a["n_seeds"],
+                           " vs ".join(",".join(map(str, h)) for h in a["split"]) if a["split"] else a.get("note", ""),
+                           _n(a.get("difference"), signed=True), _p(a["p"]), _n(a["fired"]), a["splits_tested"],
+                           _n(a["rate_fired"], ".2f")] for a in san["aa"]]))
+    else:
+        out.append("A/A check: off in the spec (analysis.aa_check: false).")
+    if san["eval_noise"]:
+        out.append("\n**Evaluation noise vs between-seed spread.** RMS over runs of each run's held-out sampling noise "
+                   "(problems fixed, K samples each), against the SD of avg@K across seeds. A large share means more "
+                   "samples per problem would sharpen the comparison; a small one means seeds dominate.\n")
+        out.append(table(["arm", "G", "runs", "problems x K", "eval SE (RMS)", "bound sqrt(0.25/(P K))",
+                          "between-seed SD", "noise share of variance"],
+                         [[e["arm"], e["group_size"], e["n_runs"], f"{e['problems']} x {_n(e['k'], 'g')}",
+                           _n(e["eval_se_rms"]), _n(e["eval_se_bound"]), _n(e["between_seed_sd"]),
+                           _n(e["noise_share_of_variance"], ".2f")] for e in san["eval_noise"]]))
+    out.append("\n**Degenerate data.** " + ("none found." if not san["degenerate"] else ""))
+    out += [f"- {d}" for d in san["degenerate"]]
+    return out
+
+
+def _interaction_section(doc: dict) -> list[str]:
+    out = []
+    for name, it in doc["interaction"].items():
+        if it is None:
+            out.append(f"{name}: not estimable (needs at least two group sizes with 2+ finished runs per arm).")
+            continue
+        out.append(f"{name}: `{it['model']}`, {it['cov_type']} standard errors, {it['n_runs']} runs; each term is "
+                   f"(candidate - baseline at G) - (candidate - baseline at G={it['reference_group_size']}).\n")
+        out.append(table(["G", "difference of differences [95% CI]", "SE", "p"],
+                         [[t["group_size"], f"{_n(t['difference_of_differences'], signed=True)} {_ci(t['ci_low'], t['ci_high'])}",
+                           _n(t["se"]), _p(t["p"])] for t in it["terms"]]))
+        if "joint_p" in it:
+            out.append(f"\nJoint Wald test of all interaction terms: p = {_p(it['joint_p'])}.")
+    return out
+
+
+def _generation_section(doc: dict) -> list[str]:
+    if not doc["generation_level"]:
+        return ["No per-problem held-out counts available."]
+    return [f"> **Not primary evidence.** {GENERATION_LEVEL_WHY}\n",
+            table(["G", "comparison", "correct / generations (base)", "correct / generations (cand)",
+                   "pooled accuracy difference", "bootstrap 95% CI (percentile, over generations)", "Fisher exact p"],
+                  [[g["group_size"], f"{g['candidate']} - {g['baseline']}",
+                    f"{g['correct_baseline']} / {g['generations_baseline']}",
+                    f"{g['correct_candidate']} / {g['generations_candidate']}", _n(g["accuracy_difference"], signed=True),
+                    _ci(g["bootstrap_ci_low"], g["bootstrap_ci_high"]), _p(g["fisher_p"])] for g in doc["generation_level"]])]
+
+
+def render_markdown(doc: dict, figures: list[tuple[str, str, str]]) -> str:
+    """figures: (section, file name relative to the report, caption); sections: primary, curves, sepa."""
+    d, s = doc["design"], doc["settings"]
+    ep = endpoint_name(s["primary"], d["k"])
+    prim = doc["primary"]["comparisons"]
+    fig = {sec: [f"![{cap}]({name})\n\n*{cap}*\n" for sc, name, cap in figures if sc == sec] for sec in ("primary", "curves", "sepa")}
+    n_sig = sum(r["significant"] for r in prim)
+    L = [f"# Campaign `{doc['campaign']}`: {', '.join(d['comparisons']) or 'no comparison'}", ""]
+    L += ["## Verdict", "",
+          f"Primary endpoint: **{ep}**, one number per run, compared across seeds ({d['primary_test']}), "
+          f"{d['correction']} correction over {d['n_primary_tests']} test(s), family-wise alpha {d['alpha']:g}. "
+          f"Significant in {n_sig} of {len(prim)} comparison(s).", ""]
+    L += [f"- {r['verdict']}" for r in prim] or ["- no comparison could be made."]
+    L += ["", "## Design", "",
+          table(["item", "value"], [
+              ["arms", ", ".join(d["arms"])], ["comparisons (candidate vs baseline)", ", ".join(d["comparisons"])],
+              ["group sizes", ", ".join(map(str, d["group_sizes"]))], ["seeds planned", ", ".join(map(str, d["seeds"]))],
+              ["finished runs per arm and G", ", ".join(f"{k}: {v}" for k, v in d["finished_seeds"].items())],
+              ["task / held-out size / K", f"{d['task']} / {d['heldout_size']} / {d['k']}"],
+              ["training steps / prompts per step", f"{d['steps']} / {d['prompts_per_step']}"],
+              ["primary endpoint (fixed in the spec)", d["primary"]], ["secondary endpoints", ", ".join(d["secondary"])],
+              ["primary test", d["primary_test"]], ["alpha / correction", f"{d['alpha']:g} / {d['correction']}"],
+              ["effect of interest / power", f"{d['effect_of_interest']:g} / {d['power']:.0%}"]]), ""]
+    L += ["## Runs", "", *_runs_section(doc), ""]
+    L += [f"## Primary endpoint: {ep}", "",
+          "Difference = candidate - baseline. Confidence intervals are unadjusted 95 % t intervals; significance is "
+          "decided on the adjusted p. The permutation test is a distribution-free check of the same difference.", "",
+          _estimates(prim, with_family=True), "", *fig["primary"]]
+    L += ["## Power", ""]
+    L += [_power_table(prim) or "Not computable: fewer than 2 finished runs in an arm.", ""]
+    L += ["## Arm x group size interaction (exploratory)", "", *_interaction_section(doc), ""]
+    L += ["## Secondary endpoints (no multiplicity claim)", "",
+          "Same comparison per group size, unadjusted p-values; these describe, they do not decide.", ""]
+    for sec_ep, rows in doc["secondary"].items():
+        L += [f"### {endpoint_name(sec_ep, d['k'])}", "", _estimates(rows, with_family=False), ""]
+    L += ["## Learning curves", "", *fig["curves"]]
+    if fig["sepa"]:
+        L += ["## SEPA schedule", "", *fig["sepa"]]
+    L += ["## Resolved advantage pipeline per arm", ""]
+    for label, p in doc["pipelines"].items():
+        flag = "" if p["consistent_across_runs"] else " (WARNING: runs of this arm do not share one pipeline; first shown)"
+        L += [f"**{label}**{flag}", "", "```json", json.dumps({"advantage_pipeline": p["advantage_pipeline"],
+                                                                "loss": p["loss"]}, indent=2), "```", ""]
+    L += ["## Sanity checks", "", *_sanity_section(doc), ""]
+    L += ["## Generation-level tests (secondary, not primary evidence)", "", *_generation_section(doc), ""]
+    rep = doc["reproducibility"]
+    L += ["## Reproducibility appendix", "",
+          table(["item", "value"], [
+              ["git revision(s) of the training runs", ", ".join(rep["git_revisions"]) or "n/a"],
+              ["hosts", ", ".join(rep["hosts"]) or "n/a"],
+              ["runs started", f"{rep['first_started_at']} to {rep['last_started_at']}"],
+              *[[f"training: {k}", ", ".join(v)] for k, v in rep["training_versions"].items()],
+              *[[f"analysis: {k}", v or "n/a"] for k, v in rep["analysis_environment"].items()]]), "",
+          "Campaign spec (resolved, from plan.json):", "", "```yaml",
+          yaml.safe_dump(rep["spec"], sort_keys=False).rstrip() if rep["spec"] else "# not available", "```", "",
+          "Every number in this report is in `comparison.json`; one row per run with its endpoints is in `runs.csv`.", ""]
+    return "\n".join(L)
+
+
+CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1150px;margin:2em auto;
+padding:0 1em;color:#1b1b1b;line-height:1.45}table{border-collapse:collapse;margin:1em 0;font-size:.86em}
+th,td{border:1px solid #ccc;padding:.3em .55em;text-align:left;vertical-align:top}th{background:#f1f3f5}
+code,pre{background:#f6f8fa;font-size:.88em}pre{padding:.8em;overflow-x:auto}img{max-width:100%}
+blockquote{border-left:4px solid #e8a33d;background:#fff8ec;margin:1em 0;padding:.5em 1em}
+h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.8em}"""
+
+
+def render_html(markdown: str, title: str, figure_dir: Path) -> str:
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown)
+
+    def embed(m: re.Match) -> str:
+        src = html.unescape(m.group(1))
+        path = figure_dir.parent / src
+        if not path.is_file():
+            return m.group(0)
+        return f'src="data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}"'
+
+    body = re.sub(r'src="([^"]+\.png)"', embed, body)
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+            f"<style>{CSS}</style></head><body>\n{body}</body></html>\n")

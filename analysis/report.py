@@ -1,0 +1,52 @@
+"""Build a campaign's analysis/ directory: runs.csv, comparison.json, figures/, report.md, report.html."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from analysis import figures as F
+from analysis.analyse import analyse, arm_order, json_safe
+from analysis.load import load_campaign
+from analysis.render import render_html, render_markdown
+from textrl.io import atomic_write_text
+
+FIGURE_DIR = "figures"
+
+
+def _figures(campaign, doc: dict, out: Path) -> list[tuple[str, str, str]]:
+    fig_dir = out / FIGURE_DIR
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    for old in fig_dir.glob("*.png"):  # a figure with nothing to draw this time must not linger from a past build
+        old.unlink()
+    labels, ep = arm_order(campaign), doc["settings"]["primary"]
+    done_curves = campaign.curves
+    jobs = [
+        ("primary", "dots.png", lambda p: F.dot_plot(campaign.runs, labels, ep, p)),
+        ("primary", "forest.png", lambda p: F.forest_plot(doc["primary"]["comparisons"], ep, p)),
+        ("curves", "curves_steps.png", lambda p: F.learning_curves(done_curves, labels, p, x="step")),
+        ("curves", "curves_tokens.png", lambda p: F.learning_curves(done_curves, labels, p, x="tokens_generated")),
+        ("sepa", "sepa.png", lambda p: F.sepa_plot(done_curves, labels, p)),
+    ]
+    made = []
+    for section, name, draw in jobs:
+        caption = draw(fig_dir / name)
+        if caption:
+            made.append((section, f"{FIGURE_DIR}/{name}", caption))
+    return made
+
+
+def build_report(campaign_dir: str | Path) -> dict:
+    """Rebuild <campaign_dir>/analysis/ from the result files alone; returns the comparison document."""
+    campaign = load_campaign(campaign_dir)
+    doc = json_safe(analyse(campaign))
+    out = Path(campaign_dir) / "analysis"
+    out.mkdir(parents=True, exist_ok=True)
+    figures = _figures(campaign, doc, out)
+    doc["figures"] = [{"file": name, "caption": cap} for _, name, cap in figures]
+    atomic_write_text(out / "runs.csv", campaign.runs.to_csv(index=False))
+    atomic_write_text(out / "comparison.json", json.dumps(doc, indent=2, allow_nan=False) + "\n")
+    markdown = render_markdown(doc, figures)
+    atomic_write_text(out / "report.md", markdown)
+    atomic_write_text(out / "report.html", render_html(markdown, f"textrl report: {doc['campaign']}", out / FIGURE_DIR))
+    return doc

@@ -1,0 +1,54 @@
+"""The verdict sentence of one comparison, in plain words, honest about what the data cannot say."""
+
+from __future__ import annotations
+
+
+def endpoint_name(endpoint: str, k: int | None = None) -> str:
+    kk = "K" if k is None else str(k)
+    return {"avg_at_k": f"held-out avg@{kk}", "pass_at_1": "held-out pass@1", "pass_at_k": f"held-out pass@{kk}",
+            "greedy_acc": "held-out greedy accuracy", "reward_auc": "training-reward AUC",
+            "final_reward": "final-window training reward",
+            "final_correct_rate": "final-window training correct rate"}.get(endpoint, endpoint)
+
+
+def _num(x: float | None, signed: bool = True) -> str:
+    return "n/a" if x is None else (f"{x:+.4f}" if signed else f"{x:.4f}")
+
+
+def _p(x: float | None) -> str:
+    return "n/a" if x is None else (f"{x:.2g}" if x < 0.001 else f"{x:.3f}")
+
+
+def verdict(c: dict, endpoint: str, alpha: float, correction: str, k: int | None = None) -> str:
+    """c: one primary comparison from comparison.json (with p_adjusted, significant, power)."""
+    who = f"G={c['group_size']}: {c['candidate']} vs {c['baseline']}"
+    ep = endpoint_name(endpoint, k)
+    nb, nc = c["n_baseline"], c["n_candidate"]
+    seeds = f"{nc} vs {nb} seeds" if c["test"] == "Welch t" else f"{nc} seed pairs"
+    if min(nb, nc) < 2:
+        return (f"{who}: cannot compare: {nc} and {nb} usable finished runs "
+                f"(at least 2 per arm are needed{'; paired runs must share a seed' if c['test'] != 'Welch t' else ''}).")
+    if c["p"] is None:
+        return f"{who}: cannot test: the between-seed variance is zero or undefined (see sanity checks)."
+    adj = "" if correction == "none" else f", {correction}-adjusted {_p(c['p_adjusted'])}"
+    est = (f"difference {_num(c['difference'])} (95 % CI {_num(c['ci_low'])} to {_num(c['ci_high'])}; "
+           f"{c['test']} p = {_p(c['p'])}{adj}; {seeds})")
+    perm = c.get("permutation") or {}
+    cannot = c.get("cannot_reach_significance")
+    if c["significant"]:
+        direction = "better than" if c["difference"] > 0 else "worse than"
+        s = f"{who}: {c['candidate']} is {direction} {c['baseline']} on {ep}: {est}."
+        if cannot:
+            s += (f" Caution: with so few seeds an exact permutation test cannot go below p = {perm['min_p']:.3f}, "
+                  "so this rests on the t test's normality assumption alone.")
+        return s
+    if cannot:
+        return (f"{who}: inconclusive by design: with {seeds} an exact permutation test cannot reach "
+                f"p < {alpha:g} (its smallest possible p is {perm['min_p']:.3f}), so these data cannot establish a "
+                f"difference on {ep} either way; {est}. This is not evidence of no difference.")
+    pw = c.get("power") or {}
+    mde = pw.get("mde")
+    miss = (f" Differences smaller than about {mde:.4f} (the minimum detectable effect at {pw['power']:.0%} power) "
+            "could well be missed at these seeds," if mde is not None else "")
+    return (f"{who}: no significant difference on {ep} at family-wise alpha {alpha:g}: {est}.{miss} "
+            "so this is not evidence that the arms are equal.")
