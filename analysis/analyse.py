@@ -31,11 +31,11 @@ def comparison_pairs(c: Campaign) -> list[tuple[str, str]]:
         return []
     base_arm = s.baseline or arms[0]
     if base_arm not in arms:
-        raise ConfigError(f"plan.json spec.analysis.baseline: arm {base_arm!r} has no runs; arms are {', '.join(arms)}")
+        raise ConfigError(f"plan.json spec.analysis.baseline: {base_arm!r} is not an arm of this campaign; arms are {', '.join(arms)}")
     cand_arms = list(s.candidates) or [a for a in arms if a != base_arm]
     for a in cand_arms:
         if a not in arms:
-            raise ConfigError(f"plan.json spec.analysis.candidate: arm {a!r} has no runs; arms are {', '.join(arms)}")
+            raise ConfigError(f"plan.json spec.analysis.candidate: {a!r} is not an arm of this campaign; arms are {', '.join(arms)}")
     labels_of = c.runs.groupby("arm", sort=False)["label"].unique()
     return [(b, cl) for ca in cand_arms for cl in labels_of[ca] for b in labels_of[base_arm]]
 
@@ -55,7 +55,9 @@ def _power(cell: dict, s, n_tests: int) -> dict | None:
     up_b, up_c = pw.sd_upper_bound(sd_b, cell["baseline_arm"]["n"]), pw.sd_upper_bound(sd_c, cell["candidate_arm"]["n"])
     e = s.effect_of_interest
     beta = pw.miss_rate(e, sd_b, sd_c, n, **{k: v for k, v in common.items() if k != "power"})
-    return {"method": "Colas et al. Welch approximation" + (" (paired, observed correlation)" if s.paired else ""),
+    method = ("paired t approximation, difference SD from the observed correlation" if s.paired
+              else "Colas et al. Welch approximation")
+    return {"method": method,
             "power": s.power, "n_per_arm": n, "n_tests": n_tests, "per_test_alpha": pw.per_test_alpha(s.alpha, n_tests, s.correction),
             "rho": _f(rho), "sd_baseline": sd_b, "sd_candidate": sd_c, "sd_baseline_upper": _f(up_b),
             "sd_candidate_upper": _f(up_c), "mde": _f(pw.minimum_detectable_effect(sd_b, sd_c, n, **common)),
@@ -102,6 +104,11 @@ def _common(df: pd.DataFrame, col: str):
     return int(v) if isinstance(v, float) and v.is_integer() else v
 
 
+def _range(values: pd.Series) -> list[float] | None:
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    return [_f(v.min()), _f(v.max())] if len(v) else None
+
+
 def design(c: Campaign, pairs, sizes, n_tests: int) -> dict:
     spec, done, s = c.spec, c.done, c.settings
     seeds = spec.get("seeds") if isinstance(spec.get("seeds"), list) else sorted(c.runs["seed"].dropna().unique().tolist())
@@ -110,7 +117,7 @@ def design(c: Campaign, pairs, sizes, n_tests: int) -> dict:
             "group_sizes": [int(g) for g in sizes], "seeds": [int(x) for x in seeds],
             "finished_seeds": {f"{lab} G={int(g)}": int(len(grp)) for (lab, g), grp in done.groupby(["label", "group_size"])},
             "task": _common(done, "eval_task"), "heldout_size": _common(done, "eval_size"), "k": _common(done, "eval_k"),
-            "steps": training.get("steps"), "prompts_per_step": training.get("prompts_per_step"),
+            "base_model_avg_at_k": _range(done["base_avg_at_k"]), "steps": training.get("steps"), "prompts_per_step": training.get("prompts_per_step"),
             "primary": s.primary, "secondary": list(s.secondary), "alpha": s.alpha, "correction": s.correction,
             "paired": s.paired, "primary_test": "paired t by seed" if s.paired else "Welch t",
             "n_primary_tests": n_tests, "effect_of_interest": s.effect_of_interest, "power": s.power}
@@ -140,8 +147,10 @@ def reproducibility(c: Campaign) -> dict:
         hosts.add(str(cfg.get("host")))
         if cfg.get("started_at"):
             started.append(str(cfg["started_at"]))
-    analysis_env = {"python": platform.python_version()}
-    for pkg in ("textrl", "numpy", "pandas", "scipy", "statsmodels", "matplotlib"):
+    import textrl
+
+    analysis_env = {"python": platform.python_version(), "textrl": textrl.__version__}
+    for pkg in ("numpy", "pandas", "scipy", "statsmodels", "matplotlib"):
         try:
             analysis_env[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:

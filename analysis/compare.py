@@ -7,6 +7,7 @@ so a paired test can match runs that share a seed.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -57,7 +58,8 @@ def primary_test(baseline: pd.Series, candidate: pd.Series, paired: bool = False
            "statistic": None, "df": None, "p": None, "ci_low": None, "ci_high": None, "correlation": None}
     if min(b.size, c.size) < 2:
         return out
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # (near-)constant data: reported by the sanity checks
         res = stats.ttest_rel(c, b) if paired else stats.ttest_ind(c, b, equal_var=False)
         lo, hi = res.confidence_interval(conf)
     out.update(statistic=_f(res.statistic), df=_f(res.df), p=_f(res.pvalue), ci_low=_f(lo), ci_high=_f(hi))

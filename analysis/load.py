@@ -20,6 +20,9 @@ from analysis.settings import ENDPOINTS, Settings, settings_from_spec
 
 CURVE_METRICS = ("reward_mean", "correct_rate", "tokens_generated", "sepa_lambda", "planning_token_frac",
                  "entropy_mean", "loss")
+RUN_COLUMNS = ["run_id", "arm", "label", "seed", "group_size", "lr", "status", "detail", *ENDPOINTS, "steps",
+               "tokens_generated", "wall_s", "base_avg_at_k", "base_greedy_acc", "eval_task", "eval_size", "eval_k",
+               "eval_split_seed", "eval_seed"]
 LOG_NAMES = ("train.log", "log.txt", "stderr.log")
 LOG_TAIL_LINES = 5
 
@@ -45,8 +48,7 @@ class Campaign:
 class _Reader:
     """Reads JSON files, recording what it could not read instead of raising."""
 
-    def __init__(self, root: Path):
-        self.root = root
+    def __init__(self):
         self.problems: list[dict] = []
 
     def note(self, path: Path, problem: str) -> None:
@@ -190,6 +192,9 @@ def _run_row(run_dir: Path, entry: dict, reader: _Reader) -> tuple[dict, dict | 
         row[ep] = _number(value)
     row.update(status="done", steps=_number(summary.get("steps")), tokens_generated=_number(summary.get("tokens_generated")),
                wall_s=_number(summary.get("wall_s")))
+    base = summary.get("base") if isinstance(summary.get("base"), dict) else (ev or {}).get("base")
+    if isinstance(base, dict):  # the untrained model on the same held-out set: the floor every arm starts from
+        row.update(base_avg_at_k=_number(base.get("avg_at_k")), base_greedy_acc=_number(base.get("greedy_acc")))
     if ev is not None:
         row.update(eval_task=ev.get("task"), eval_size=ev.get("size"), eval_k=ev.get("k"),
                    eval_split_seed=ev.get("split_seed"), eval_seed=ev.get("eval_seed"))
@@ -229,7 +234,7 @@ def _problem_rows(run_id: str, ev: dict, path: Path, reader: _Reader) -> list[di
 
 def load_campaign(campaign_dir: str | Path) -> Campaign:
     root = Path(campaign_dir)
-    reader, notes = _Reader(root), []
+    reader, notes = _Reader(), []
     name, spec, planned = _planned_runs(root, reader, notes)
     labels = _labels(planned)
     rows, curves, problems, configs = [], [], [], {}
@@ -251,10 +256,7 @@ def load_campaign(campaign_dir: str | Path) -> Campaign:
         if extra:
             notes.append(f"run directories not in plan.json, not analysed: {', '.join(extra)}")
 
-    runs = pd.DataFrame(rows, columns=list(dict.fromkeys(
-        ["run_id", "arm", "label", "seed", "group_size", "lr", "status", "detail", *ENDPOINTS, "steps",
-         "tokens_generated", "wall_s", "eval_task", "eval_size", "eval_k", "eval_split_seed", "eval_seed",
-         *(rows[0] if rows else {})])))
+    runs = pd.DataFrame(rows, columns=RUN_COLUMNS)
     lab = {**labels, **{r["run_id"]: str(r["arm"]) for r in rows if r["run_id"] not in labels and r["arm"] is not None}}
     runs["label"] = runs["run_id"].map(lab)
     for col in ("seed", "group_size"):

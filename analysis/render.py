@@ -49,6 +49,12 @@ def table(headers: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
+def _base(r: list | None) -> str:
+    if not r:
+        return "n/a"
+    return _n(r[0]) if r[0] == r[1] else f"{_n(r[0])} to {_n(r[1])} across runs"
+
+
 def _arm(a: dict) -> str:
     return f"{_n(a['mean'])} {_ci(a['ci_low'], a['ci_high'])} (n={a['n']})"
 
@@ -117,7 +123,7 @@ def _runs_section(doc: dict) -> list[str]:
 def _sanity_section(doc: dict) -> list[str]:
     san, out = doc["sanity"], []
     if san["aa"]:
-        out.append("**A/A check.** The baseline's seeds split in two halves (seed order) and compared with the primary "
+        out.append("**A/A check.** The baseline's seeds split in two halves (seed order) and compared with Welch's t "
                    "test; it should not fire. The rate over all balanced splits should be near alpha or below.\n")
         out.append(table(["arm", "G", "seeds", "split", "difference", "p", "fired", "splits tested", "rate fired"],
                          [[a["arm"], a["group_size"], a["n_seeds"],
@@ -187,6 +193,7 @@ def render_markdown(doc: dict, figures: list[tuple[str, str, str]]) -> str:
               ["group sizes", ", ".join(map(str, d["group_sizes"]))], ["seeds planned", ", ".join(map(str, d["seeds"]))],
               ["finished runs per arm and G", ", ".join(f"{k}: {v}" for k, v in d["finished_seeds"].items())],
               ["task / held-out size / K", f"{d['task']} / {d['heldout_size']} / {d['k']}"],
+              ["base model (untrained) held-out avg@K", _base(d["base_model_avg_at_k"])],
               ["training steps / prompts per step", f"{d['steps']} / {d['prompts_per_step']}"],
               ["primary endpoint (fixed in the spec)", d["primary"]], ["secondary endpoints", ", ".join(d["secondary"])],
               ["primary test", d["primary_test"]], ["alpha / correction", f"{d['alpha']:g} / {d['correction']}"],

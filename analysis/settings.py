@@ -7,13 +7,13 @@ depend on the exact spec schema; a value of the wrong kind is a ConfigError nami
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
+from analysis.power import CORRECTIONS
 from textrl.errors import ConfigError
 
 # Per-run endpoints (summary.json "endpoints"; pass_at_k is the value at the largest k).
 ENDPOINTS = ("avg_at_k", "pass_at_1", "pass_at_k", "greedy_acc", "reward_auc", "final_reward", "final_correct_rate")
-CORRECTIONS = ("holm", "bonferroni", "none")
 
 
 @dataclass(frozen=True)
@@ -28,14 +28,13 @@ class Settings:
     effect_of_interest: float = 0.05
     aa_check: bool = True
     power: float = 0.8
-    notes: list[str] = field(default_factory=list, compare=False)
 
     def as_dict(self) -> dict:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items() if k != "notes"}
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
 
 
 def _fail(key: str, expected: str, got) -> ConfigError:
-    return ConfigError(f"plan.json spec.analysis.{key}: expected {expected}, got {got!r}")
+    return ConfigError(f"plan.json spec.analysis{'.' + key if key else ''}: expected {expected}, got {got!r}")
 
 
 def settings_from_spec(spec: dict | None) -> Settings:
@@ -53,16 +52,15 @@ def settings_from_spec(spec: dict | None) -> Settings:
         kw["candidates"] = tuple(str(c) for c in cand)
     elif cand not in (None, "all"):
         raise _fail("candidate", "an arm name, a list of arm names, 'all' or null", cand)
-    for key in ("primary",):
-        if a.get(key) is not None:
-            if a[key] not in ENDPOINTS:
-                raise _fail(key, f"one of {', '.join(ENDPOINTS)}", a[key])
-            kw[key] = a[key]
+    if a.get("primary") is not None:
+        if a["primary"] not in ENDPOINTS:
+            raise _fail("primary", f"one of {', '.join(ENDPOINTS)}", a["primary"])
+        kw["primary"] = a["primary"]
     if a.get("secondary") is not None:
         sec = a["secondary"]
         if not isinstance(sec, list) or any(s not in ENDPOINTS for s in sec):
             raise _fail("secondary", f"a list drawn from {', '.join(ENDPOINTS)}", sec)
-        kw["secondary"] = tuple(s for s in sec if s != kw.get("primary", "avg_at_k"))
+        kw["secondary"] = tuple(sec)
     if a.get("alpha") is not None:
         if not isinstance(a["alpha"], (int, float)) or not 0 < a["alpha"] < 1:
             raise _fail("alpha", "a number between 0 and 1", a["alpha"])
@@ -84,4 +82,5 @@ def settings_from_spec(spec: dict | None) -> Settings:
     pw = (spec.get("power_preview") or {}).get("power")
     if isinstance(pw, (int, float)) and 0 < pw < 1:
         kw["power"] = float(pw)
-    return Settings(**kw)
+    out = Settings(**kw)
+    return replace(out, secondary=tuple(dict.fromkeys(e for e in out.secondary if e != out.primary)))

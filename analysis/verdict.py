@@ -41,6 +41,9 @@ def verdict(c: dict, endpoint: str, alpha: float, correction: str, k: int | None
         if cannot:
             s += (f" Caution: with so few seeds an exact permutation test cannot go below p = {perm['min_p']:.3f}, "
                   "so this rests on the t test's normality assumption alone.")
+        elif perm.get("p") is not None and perm["p"] > alpha:
+            s += (f" Caution: the permutation check gives p = {_p(perm['p'])}, above {alpha:g}: the result leans on "
+                  "the t test's assumptions.")
         return s
     if cannot:
         return (f"{who}: inconclusive by design: with {seeds} an exact permutation test cannot reach "
@@ -49,6 +52,6 @@ def verdict(c: dict, endpoint: str, alpha: float, correction: str, k: int | None
     pw = c.get("power") or {}
     mde = pw.get("mde")
     miss = (f" Differences smaller than about {mde:.4f} (the minimum detectable effect at {pw['power']:.0%} power) "
-            "could well be missed at these seeds," if mde is not None else "")
+            "could well be missed at these seeds, so" if mde is not None else " So")
     return (f"{who}: no significant difference on {ep} at family-wise alpha {alpha:g}: {est}.{miss} "
-            "so this is not evidence that the arms are equal.")
+            "this is not evidence that the arms are equal.")

@@ -15,8 +15,9 @@ from textrl.tasks import get_task  # noqa: E402
 ARCHES = {"1m": TinyArch(), "20m": ARCH_20M}
 
 
-def load_random(arch_name: str, seed: int = 0):
-    """(model, tokenizer, n_params) with EOS disabled, so every sequence runs to max_tokens in every method."""
+def load_random(arch_name: str, seed: int = 0, eos: bool = False):
+    """(model, tokenizer, n_params). EOS is disabled unless asked for, so that every sequence runs to
+    max_tokens in every method; with EOS, a random model stops each row after ~15 tokens on average."""
     from mlx_lm import load
 
     alphabet = get_task("arithmetic").alphabet()
@@ -24,5 +25,6 @@ def load_random(arch_name: str, seed: int = 0):
     with tempfile.TemporaryDirectory() as tmp:
         save_model_dir(model, config, alphabet, Path(tmp))
         model, tokenizer = load(tmp)
-    tokenizer.eos_token_ids = set()
+    if not eos:
+        tokenizer.eos_token_ids = set()
     return model, tokenizer, n_params(model)

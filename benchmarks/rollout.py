@@ -1,8 +1,9 @@
 """Rollout throughput: textrl's batched sampler vs mlx_lm.batch_generate vs sequential stream_generate.
 
 Same model (the built-in tiny Llama, randomly initialised), same prompts (8 arithmetic prompts x 8
-samples = 64 sequences), same max_tokens, temperature 1, EOS disabled so that every method generates
-exactly the same number of tokens; one process, methods interleaved, median of --repeats. textrl's
+samples = 64 sequences), same max_tokens, temperature 1; one process, methods interleaved, median of
+--repeats. By default EOS is disabled so that every method generates exactly the same number of
+tokens; --eos keeps it (rows then finish unevenly, as in RL) and tokens/s counts what each produced. textrl's
 figure includes what a training step needs beyond tokens: log-probs, entropies, text and offsets.
 
     python benchmarks/rollout.py [--arch 1m|20m] [--max-tokens 64] [--repeats 3]    -> prints JSON
@@ -37,9 +38,10 @@ def main() -> None:
     ap.add_argument("--group", type=int, default=8)
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--eos", action="store_true", help="keep EOS: rows stop at random lengths")
     args = ap.parse_args()
 
-    model, tokenizer, n_params = load_random(args.arch)
+    model, tokenizer, n_params = load_random(args.arch, eos=args.eos)
     engine = MLXEngine(model, tokenizer)
     train, _ = get_task("arithmetic").split(1234, 500)
     prompts = [engine.encode_prompt(ex.prompt) for ex in train[: args.prompts]]
@@ -74,7 +76,7 @@ def main() -> None:
             times[name].append(time.perf_counter() - t0)
     tps = {name: tokens[name] / statistics.median(t) for name, t in times.items()}
     print(json.dumps({
-        "arch": args.arch, "parameters": n_params, "sequences": n_seq, "max_tokens": args.max_tokens,
+        "arch": args.arch, "eos": args.eos, "parameters": n_params, "sequences": n_seq, "max_tokens": args.max_tokens,
         "tokens_per_run": tokens,
         "seconds_median": {k: round(statistics.median(v), 4) for k, v in times.items()},
         "tokens_per_s": {k: round(v, 1) for k, v in tps.items()},

@@ -12,7 +12,8 @@ Seconds per iteration are split with TRL's own profiling hooks (trl.extras.profi
   generation  GRPOTrainer.transformers.generate (batched sampling of all 64 completions)
   scoring     the rest of GRPOTrainer._prepare_inputs (tokenising, reward function, group advantages)
   update      the rest of the optimizer step (log-prob forward, loss, backward, grad clip, AdamW)
-Each figure is the median over --steps iterations after --warmup iterations. Prints one JSON object.
+Each figure is the median over --steps iterations after --warmup iterations. Prints one JSON object whose
+"models" entry has the layout of grpo_iteration.py's; benchmarks/compare_trl.py runs both and divides.
 """
 import argparse
 import contextlib
@@ -51,8 +52,8 @@ PAD, EOS = 0, 1
 
 # textrl.models.tiny: TinyArch() and ARCH_20M (Llama, tied embeddings, head_dim = hidden / heads).
 SIZES = {
-    "1M": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=384),
-    "20M": dict(hidden_size=512, num_hidden_layers=6, num_attention_heads=8, intermediate_size=1536),
+    "1m": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=384),
+    "20m": dict(hidden_size=512, num_hidden_layers=6, num_attention_heads=8, intermediate_size=1536),
 }
 
 
@@ -104,7 +105,7 @@ def record_profiling() -> dict:
     return spans
 
 
-def bench_size(name: str, shape: dict, warmup: int, steps: int, seed: int, spans: dict) -> dict:
+def bench_size(shape: dict, warmup: int, steps: int, seed: int, spans: dict) -> dict:
     spans.clear()
     tokenizer = char_tokenizer()
     model = tiny_llama(shape, seed)
@@ -136,30 +137,24 @@ def bench_size(name: str, shape: dict, warmup: int, steps: int, seed: int, spans
     if not (len(gen) == len(prep) == len(total) == n_iter):
         raise RuntimeError(f"expected {n_iter} timed iterations, got generate={len(gen)} "
                            f"prepare={len(prep)} steps={len(total)}")
-    keep = slice(warmup, None)
-    gen, prep, total = gen[keep], prep[keep], total[keep]
-    med = statistics.median
-    return {
-        "params": n_params,
-        "shape": shape,
-        "generation_s": round(med(gen), 4),
-        "scoring_s": round(med(p - g for p, g in zip(prep, gen)), 4),
-        "update_s": round(med(t - p for t, p in zip(total, prep)), 4),
-        "total_s": round(med(total), 4),
-        "total_s_all": [round(t, 4) for t in total],
-    }
+    runs = {"generation": gen, "scoring": [p - g for p, g in zip(prep, gen)],
+            "update": [t - p for t, p in zip(total, prep)], "total": total}
+    # The first iterations build caches and allocate; keep the rest. Same layout as grpo_iteration.py.
+    return {"parameters": n_params, "shape": shape,
+            "seconds": {k: round(statistics.median(v[warmup:]), 4) for k, v in runs.items()},
+            "total_each": [round(t, 4) for t in total[warmup:]]}
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
+    ap.add_argument("--arch", nargs="+", default=list(SIZES), choices=list(SIZES))
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
     torch.set_num_threads(THREADS)
     spans = record_profiling()
-    results = {name: bench_size(name, SIZES[name], a.warmup, a.steps, a.seed, spans) for name in a.sizes}
+    results = {name: bench_size(SIZES[name], a.warmup, a.steps, a.seed, spans) for name in a.arch}
     print(json.dumps({
         "benchmark": "trl_grpo_iteration",
         "prompts": PROMPTS, "group_size": GROUP, "new_tokens": NEW_TOKENS,

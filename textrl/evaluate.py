@@ -77,26 +77,26 @@ def _matches(record: dict, identity: dict, settings: dict) -> bool:
     ) and (record.get("greedy_acc") is not None or not settings["greedy"]) and not settings["stop"]
 
 
-def base_evaluation(cfg, model_dir: Path, task, heldout, log=print) -> dict:
+def base_evaluation(cfg, model_dir, task, heldout, log=print) -> dict:
     """{"avg_at_k", "greedy_acc", ...} of the untrained base policy under this run's eval settings."""
     from textrl.models.builtin import cache_root
+    from textrl.trainer import make_engine
 
     settings, identity = settings_of(cfg), identity_of(cfg)
-    built = Path(model_dir) / "base_eval.json"
-    if built.is_file():
+    built = Path(str(model_dir)) / "base_eval.json"
+    if cfg.backend == "mlx" and built.is_file():
         record = read_json(built)
-        if _matches(record, identity, settings) and record.get("task_params", identity["task_params"]) == identity["task_params"]:
+        if _matches(record, identity, settings) and record.get("task_params") == identity["task_params"]:
             return record
-    blob = json.dumps({"model": str(Path(model_dir).resolve()), **identity, **settings,
+    model_key = str(Path(model_dir).resolve()) if Path(str(model_dir)).is_dir() else str(model_dir)
+    blob = json.dumps({"backend": cfg.backend, "model": model_key, **identity, **settings,
                        "chat_template": cfg.model.chat_template}, sort_keys=True)
     cached = cache_root() / "base_eval" / (hashlib.sha256(blob.encode()).hexdigest()[:16] + ".json")
     if cached.is_file():
         return read_json(cached)
     log(f"evaluating the base model {model_dir} on {len(heldout)} held-out problems (cached for later runs)")
-    from textrl.models import load_engine
-
-    result = evaluate_policy(load_engine(cfg, model_dir), task, heldout, settings)
-    result.update(identity)
+    engine, _ = make_engine(cfg, "base", log=log)
+    result = {**identity, **evaluate_policy(engine, task, heldout, settings)}
     atomic_write_json(cached, result)
     return result
 
@@ -106,23 +106,23 @@ def evaluate_run(run_dir: Path, log=print) -> dict:
     from textrl.checkpoint import Checkpoints
     from textrl.config import load_run_config
     from textrl.errors import ConfigError
-    from textrl.models import load_engine, resolve_model_dir
     from textrl.tasks import get_task
+    from textrl.trainer import make_engine
 
     run_dir = Path(run_dir)
     config_path = run_dir / "config.json"
     if not config_path.is_file():
         raise ConfigError(f"{run_dir}: no config.json; is this a run directory written by `textrl train`?")
     cfg = load_run_config(config_path)
-    state = Checkpoints(run_dir).latest_state()
+    ckpts = Checkpoints(run_dir)
+    state = ckpts.latest_state()
     if state is None or state["step"] < cfg.train.steps:
         done = 0 if state is None else state["step"]
         raise ConfigError(f"{run_dir}: training is not finished (checkpoint at step {done} of {cfg.train.steps})")
     task = get_task(cfg.task.name, **cfg.task.params)
     _, heldout = task.split(cfg.task.split_seed, cfg.task.heldout_size)
-    model_dir = resolve_model_dir(cfg, log=log)
-    engine = load_engine(cfg, model_dir, "policy")
-    engine.load_state(Checkpoints(run_dir).path, optimizer=False)
+    engine, model_dir = make_engine(cfg, "policy", log=log)
+    engine.load_state(ckpts.path, optimizer=False)
     result = {**identity_of(cfg), **evaluate_policy(engine, task, heldout, settings_of(cfg))}
     base = base_evaluation(cfg, model_dir, task, heldout, log=log)
     result["base"] = {"avg_at_k": base["avg_at_k"], "pass_at_1": base["pass_at_1"], "greedy_acc": base["greedy_acc"]}

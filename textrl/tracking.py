@@ -18,20 +18,20 @@ class Tracker:
             return
         import wandb
 
-        self.run_id = run_id or wandb.util.generate_id()
         self._run = wandb.init(
             project=cfg.wandb.project,
             entity=cfg.wandb.entity,
             group=cfg.campaign,
             job_type=cfg.arm,
             name=cfg.run_id,
-            id=self.run_id,
+            id=run_id,  # None on a fresh run: W&B picks the id, which the checkpoint then stores
             resume="allow",
             mode=self.mode,
             dir=str(run_dir),
             tags=list(cfg.wandb.tags),
             config=resolved_config,
         )
+        self.run_id = self._run.id
 
     def log(self, row: dict) -> None:
         if self._run is not None:

@@ -88,16 +88,25 @@ class Setup:
     model_dir: object
 
 
-def make_engine(cfg, log=print):
-    """(engine, model location) for the run's backend."""
+def engine_class(cfg):
     if cfg.backend == "tinker":
         from textrl.engine.tinker_engine import TinkerEngine
 
-        return TinkerEngine.from_run_config(cfg), cfg.model.path
+        return TinkerEngine
+    from textrl.engine.mlx_engine import MLXEngine
+
+    return MLXEngine
+
+
+def make_engine(cfg, role: str = "train", log=print):
+    """(engine, model location) for the run's backend. role: train | policy (to load a checkpoint into)
+    | base (the untrained model)."""
+    if cfg.backend == "tinker":
+        return engine_class(cfg).from_run_config(cfg), cfg.model.path
     from textrl.models import load_engine, resolve_model_dir
 
     model_dir = resolve_model_dir(cfg, log=log)
-    return load_engine(cfg, model_dir, "train"), model_dir
+    return load_engine(cfg, model_dir, role), model_dir
 
 
 def setup(cfg, log=print) -> Setup:
@@ -107,13 +116,9 @@ def setup(cfg, log=print) -> Setup:
 
     task = get_task(cfg.task.name, **cfg.task.params)
     pipeline = AdvantagePipeline.from_config(dict(cfg.advantage)).resolved(cfg.train.steps)
+    pipeline.require_uncertainty(engine_class(cfg).uncertainty_kinds, cfg.backend)
     train_set, _ = task.split(cfg.task.split_seed, cfg.task.heldout_size)
-    if not train_set:
-        raise ConfigError(f"run config task: {cfg.task.name!r} has no training problems")
-    if cfg.backend == "mlx":
-        pipeline.require_uncertainty({"entropy", "surprisal"}, cfg.backend)
-    engine, model_dir = make_engine(cfg, log=log)
-    pipeline.require_uncertainty(engine.uncertainty_kinds, cfg.backend)
+    engine, model_dir = make_engine(cfg, "train", log=log)
     return Setup(cfg, task, train_set, pipeline, engine, model_dir)
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CI: the smoke campaign on a real single-node SLURM cluster, through profiles/slurm unchanged.
 #
-#   .ci/slurm/run_smoke.sh          (root or passwordless sudo; Debian/Ubuntu with apt; ~3-5 min)
+#   .ci/slurm/run_smoke.sh    (root or passwordless sudo, apt; ~4 min on 2 free cores, SMOKE_TIMEOUT=900 s)
 #
 # Starts munge + slurmctld + slurmd (setup_slurm.sh, two inert fake GPUs), runs campaigns/smoke.yaml
 # with every job asking for one GPU, then checks that every training job was a SLURM job (its
@@ -26,7 +26,12 @@ pid=$(cat "$SLURM_CI_DIR/run/slurmctld.pid" 2>/dev/null || true)
 [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = slurmctld ] && started_here=0
 cleanup() {
   local rc=$?
-  [ "$started_here" = 1 ] && .ci/slurm/teardown_slurm.sh --purge
+  if [ "$started_here" = 1 ]; then
+    # our own cluster: cancel what a timeout left behind (job steps outlive slurmd), then stop it
+    ids=$(squeue -h -t PD,R,CG -o %i 2>/dev/null || true)
+    [ -n "$ids" ] && { scancel $ids; sleep 6; }
+    .ci/slurm/teardown_slurm.sh --purge
+  fi
   if [ "$rc" = 0 ]; then rm -rf "$WORK"; else echo "run_smoke: FAILED (rc=$rc); logs kept in $WORK" >&2; fi
   exit "$rc"
 }
@@ -45,7 +50,8 @@ PYEOF
 echo "run_smoke: snakemake --profile profiles/slurm (log: $WORK/snakemake.log)"
 t0=$(date +%s)
 # --verbose: the plugin logs each sbatch call; the short first status delay only saves CI time
-if ! timeout "${SMOKE_TIMEOUT:-480}" "$SNAKEMAKE" --profile profiles/slurm --cores 2 --verbose \
+# SIGTERM lets snakemake wait for running jobs; SIGKILL 30 s later if it still has not stopped
+if ! timeout -k 30 "${SMOKE_TIMEOUT:-900}" "$SNAKEMAKE" --profile profiles/slurm --cores 2 --verbose \
     --slurm-init-seconds-before-status-checks 2 \
     --config campaign="$WORK/smoke.yaml" results="$WORK/results" \
     > "$WORK/snakemake.log" 2>&1; then

@@ -70,5 +70,8 @@ def test_under_holm_power_per_test_is_at_least_the_planned_power():
     n, sims = 6, 1500
     e = pw.minimum_detectable_effect(1.0, 1.0, n, n_tests=2, correction="holm")
     p = stats.ttest_ind(rng.normal(e, 1, (2, sims, n)), rng.normal(0, 1, (2, sims, n)), axis=2, equal_var=False).pvalue
-    rejected = sum(adjust([p[0, i], p[1, i]], 0.05, "holm")[1][0] for i in range(sims))
-    assert 0.78 <= rejected / sims <= 0.9
+    # Holm rejects test 0 iff it passes alpha/2, or test 1 passes alpha/2 and test 0 passes alpha.
+    first = (p[0] <= 0.025) | ((p[1] <= 0.025) & (p[0] <= 0.05))
+    assert 0.78 <= first.mean() <= 0.9
+    for i in range(10):
+        assert adjust([p[0, i], p[1, i]], 0.05, "holm")[1][0] == first[i]

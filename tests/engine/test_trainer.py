@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from textrl.checkpoint import Checkpoints
 from textrl.config import load_run_config
 from textrl.io import read_json, read_jsonl
 from textrl.trainer import prompts_for_step, strip_timing, train
@@ -144,26 +145,39 @@ def test_eval_and_summary_files(tmp_path, tiny_run_config):
     {"train": {"lora": {"rank": 4, "scale": 10.0, "layers": 2}, "lr_schedule": "warmup", "warmup_steps": 2}},
     {"advantage": {"preset": "full"}},
 ])
-def test_loss_and_model_variants_train_and_resume(tmp_path, tiny_run_config, variant):
+def test_loss_and_model_variants_train_and_resume_exactly(tmp_path, tiny_run_config, variant, monkeypatch):
     data = dict(tiny_run_config)
     for section, values in variant.items():
         data[section] = {**data.get(section, {}), **values} if section != "advantage" else values
-    data["train"] = {**data["train"], "steps": 2, "checkpoint_every": 1}
+    data["train"] = {**data["train"], "steps": 3, "checkpoint_every": 1}
     cfg = load_run_config(data)
-    rows = train(cfg, tmp_path, log=quiet, progress=False)
-    assert len(rows) == 2 and all(r["loss"] == r["loss"] for r in rows)  # finite, not NaN
-    if "ppo" in json.dumps(variant):
+    rows = train(cfg, tmp_path / "a", log=quiet, progress=False)
+    assert len(rows) == 3 and all(r["loss"] == r["loss"] for r in rows)  # finite, not NaN
+    if cfg.loss.kind == "ppo":
         assert rows[0]["epochs_run"] == 1  # every later epoch overshoots the tiny target KL
     if cfg.loss.kl_coef > 0:
-        assert rows[0]["kl"] == pytest.approx(0.0, abs=1e-6) and rows[1]["kl"] >= 0
+        assert rows[0]["kl"] == pytest.approx(0.0, abs=1e-6) and rows[2]["kl"] > 0
     if cfg.train.lora:
         assert rows[0]["lr"] == pytest.approx(cfg.train.lr / 2)
-        adapters = read_json(tmp_path / "checkpoint" / "engine.json")["lora"]
-        assert adapters["rank"] == 4
+        assert read_json(tmp_path / "a" / "checkpoint" / "engine.json")["lora"]["rank"] == 4
     if variant.get("advantage"):
         assert rows[0]["sepa_lambda"] is not None and rows[0]["planning_token_frac"] is not None
-    # a finished run is not trained again
-    assert train(cfg, tmp_path, log=quiet, progress=False) == []
+
+    # crash right after the step-1 checkpoint, rerun: adapters, optimizer and controller state restore exactly
+    save = Checkpoints.save
+
+    def save_then_crash(self, state, write_files):
+        save(self, state, write_files)
+        if state["step"] == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Checkpoints, "save", save_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "b", log=quiet, progress=False)
+    monkeypatch.undo()
+    assert [r["step"] for r in train(cfg, tmp_path / "b", log=quiet, progress=False)] == [2, 3]
+    assert [strip_timing(r) for r in read_jsonl(tmp_path / "b" / "metrics.jsonl")] == [strip_timing(r) for r in rows]
+    assert train(cfg, tmp_path / "b", log=quiet, progress=False) == []  # a finished run is not trained again
 
 
 def test_resume_refuses_a_different_config(tmp_path, tiny_run_config):

@@ -328,3 +328,11 @@ def test_trainer_survives_a_service_failure_by_resuming(api_key, monkeypatch, tm
     # step 2 is sampled again with the same seeds as the failed attempt
     seeds = lambda svc: [e[4].seed for e in svc.log if e[0] == "sample"]  # noqa: E731
     assert seeds(services[1]) == seeds(services[0])[2:]
+
+    # held-out evaluation loads the trained weights (no optimizer state) and samples from them
+    from textrl.evaluate import evaluate_run
+
+    result = evaluate_run(tmp_path, log=lambda *a: None)
+    assert result["size"] == 8 and 0.0 <= result["avg_at_k"] <= 1.0
+    loads = [e for svc in services[2:] for e in svc.log if e[0].startswith("create_training_client_from_state")]
+    assert loads == [("create_training_client_from_state", "tinker://run-1/weights/t-000002")]

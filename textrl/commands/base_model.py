@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
 
@@ -11,6 +12,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--params", default="{}", help="task params as JSON, e.g. '{\"digits\": 3}' (default {})")
     p.add_argument("--split-seed", type=int, default=1234, help="train/held-out split seed (default 1234)")
     p.add_argument("--heldout-size", type=int, default=500, help="held-out problems (default 500)")
+    p.add_argument("--warmstart-steps", type=int, default=None,
+                   help="supervised warm-start steps (default 500; fewer for smoke tests: a weaker, faster base)")
     p.add_argument("--out", default=None, help="model directory (default: $TEXTRL_CACHE/models/tiny-<task>-<hash>)")
 
 
@@ -30,7 +33,12 @@ def run(args) -> int:
     from textrl.models.builtin import TinyRecipe, ensure_tiny_model
     from textrl.io import read_json
 
-    out = ensure_tiny_model(TinyRecipe.for_run(cfg), args.out)
+    recipe = TinyRecipe.for_run(cfg)
+    if args.warmstart_steps is not None:
+        if args.warmstart_steps < 1:
+            raise ConfigError(f"--warmstart-steps: expected a positive integer, got {args.warmstart_steps}")
+        recipe = dataclasses.replace(recipe, warmstart={"steps": args.warmstart_steps})
+    out = ensure_tiny_model(recipe, args.out)
     base = read_json(out / "base_eval.json")
     print(json.dumps({"model_dir": str(out), "greedy_acc": base["greedy_acc"], "avg_at_k": base["avg_at_k"], "k": base["k"]}))
     return 0

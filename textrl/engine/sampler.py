@@ -13,6 +13,7 @@ of that tempered distribution; top_p only truncates the distribution the token i
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from textrl import fastblas
@@ -39,6 +40,7 @@ class StopStrings:
 
     def __init__(self, tokenizer, stop: tuple[str, ...], rows: int, eos_ids: set[int]):
         self.stop = tuple(s for s in stop if s)
+        self.longest = max((len(s) for s in self.stop), default=0)
         self.tokenizer = tokenizer
         self.eos_ids = eos_ids
         self.tokens: list[list[int]] = [[] for _ in range(rows)]
@@ -46,19 +48,14 @@ class StopStrings:
     def __bool__(self) -> bool:
         return bool(self.stop)
 
-    def update(self, new_tokens: list[int], active: list[bool]) -> list[bool]:
-        """Append one token per row; return which rows now contain a stop string."""
-        hits = []
-        longest = max(len(s) for s in self.stop)
-        for row, (tok, live) in enumerate(zip(new_tokens, active)):
-            if not live or tok in self.eos_ids:
-                hits.append(False)
-                continue
-            self.tokens[row].append(tok)
-            # Decoding a short tail is enough: a stop string completed by this token ends in it.
-            tail = self.tokenizer.decode(self.tokens[row][-(longest + 8) :])
-            hits.append(any(s in tail for s in self.stop))
-        return hits
+    def update(self, row: int, token: int) -> bool:
+        """Append a row's next token; True when the row's completion now contains a stop string."""
+        if token in self.eos_ids:
+            return False
+        self.tokens[row].append(token)
+        # Decoding a short tail is enough: a stop string completed by this token ends in it.
+        tail = self.tokenizer.decode(self.tokens[row][-(self.longest + 8) :])
+        return any(s in tail for s in self.stop)
 
 
 def _batch_cache(model, left_padding: list[int]) -> list[BatchKVCache]:
@@ -79,12 +76,30 @@ def _repeat_rows(caches: list[BatchKVCache], n: int) -> None:
         c.left_padding = mx.repeat(c.left_padding, n, axis=0)
 
 
-def _token_stats(logits: mx.array, temperature: float) -> mx.array:
-    """Log-softmax of the tempered logits (float32)."""
-    logits = logits.astype(mx.float32)
-    if temperature > 0 and temperature != 1.0:
-        logits = logits * (1.0 / temperature)
-    return logits - mx.logsumexp(logits, axis=-1, keepdims=True)
+@functools.lru_cache(maxsize=64)
+def _draw_fn(temperature: float, top_p: float, with_stats: bool):
+    """Compiled: draw a token per row, with its log-prob and the entropy of softmax(logits / T).
+
+    One fused function instead of a dozen small ops per decode step: op dispatch, not arithmetic,
+    dominates this part for small models.
+    """
+
+    def draw(logits: mx.array, key: mx.array):
+        logits = logits.astype(mx.float32)
+        if temperature > 0 and temperature != 1.0:
+            logits = logits * (1.0 / temperature)
+        logp = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
+        if temperature == 0:
+            y = mx.argmax(logp, axis=-1)
+        else:
+            y = mx.random.categorical(apply_top_p(logp, top_p) if top_p < 1.0 else logp, key=key)
+        if not with_stats:
+            return (y,)
+        p = mx.exp(logp)
+        entropy = -mx.sum(mx.where(p > 0, p * logp, 0.0), axis=-1)
+        return y, mx.take_along_axis(logp, y[:, None], axis=-1)[:, 0], entropy
+
+    return mx.compile(draw)
 
 
 def generate(
@@ -119,48 +134,59 @@ def generate(
     rows = len(prompts) * n
     eos = mx.array(sorted(eos_ids)) if eos_ids else None
     keys = mx.random.split(key, max_tokens)
-    done = mx.zeros((rows,), dtype=mx.bool_)
+    active = list(range(rows))  # the original row of each row still in the batch
+    done = mx.zeros((rows,), dtype=mx.bool_)  # per row still in the batch
     stop_len: list[int | None] = [None] * rows  # completion length at which a stop string completed
-    toks, lps, ents = [], [], []
+    steps = []  # per decode step: (rows in the batch, token, log-prob, entropy)
+    draw = _draw_fn(float(temperature), float(top_p), with_stats)
     for t in range(max_tokens):
-        logp = _token_stats(logits, temperature)
-        if temperature == 0:
-            y = mx.argmax(logp, axis=-1)
-        else:
-            draw = apply_top_p(logp, top_p) if top_p < 1.0 else logp
-            y = mx.random.categorical(draw, key=keys[t])
-        toks.append(y)
-        if with_stats:
-            lps.append(mx.take_along_axis(logp, y[:, None], axis=-1)[:, 0])
-            p = mx.exp(logp)
-            ents.append(-mx.sum(mx.where(p > 0, p * logp, 0.0), axis=-1))
+        y, *stats = draw(logits, keys[t])
+        steps.append((active, y, *stats))
         if eos is not None:
             done = done | mx.any(y[:, None] == eos[None, :], axis=-1)
         if stop:
-            live = [not d for d in done.tolist()]
-            for row, hit in enumerate(stop.update(y.tolist(), live)):
-                if hit:
+            flags = done.tolist()
+            for row, tok, finished in zip(active, y.tolist(), flags):
+                if not finished and stop_len[row] is None and stop.update(row, tok):
                     stop_len[row] = t + 1
-            done = done | mx.array([s is not None for s in stop_len])
-        if t + 1 < max_tokens:
-            logits = model(y[:, None], cache=cache)[:, -1, :]
-            mx.async_eval(logits, done, *lps[-1:], *ents[-1:])
-        # Syncing every token costs more than one wasted decode step for tiny models.
-        if t % 2 == 1 and done.all().item():
+            done = mx.array([f or stop_len[row] is not None for row, f in zip(active, flags)])
+        if t + 1 == max_tokens:
             break
-    return _cut(toks, lps, ents, eos_ids, stop_len, with_stats)
+        logits = model(y[:, None], cache=cache)[:, -1, :]
+        mx.async_eval(logits, done, *stats)
+        # Syncing every token costs more than one wasted decode step for small models.
+        if t % 2 == 1:
+            flags = done.tolist()
+            if all(flags):
+                break
+            if 4 * sum(flags) >= len(flags):
+                # drop finished rows so that they stop costing compute (long generations finish unevenly)
+                keep = mx.array([i for i, f in enumerate(flags) if not f])
+                for c in cache:
+                    c.filter(keep)
+                logits, done = logits[keep], done[keep]
+                active = [active[i] for i in keep.tolist()]
+    return _cut(rows, steps, eos_ids, stop_len, with_stats)
 
 
-def _cut(toks, lps, ents, eos_ids, stop_len, with_stats) -> Rollout:
-    T = mx.stack(toks, axis=1).tolist()
-    LP = mx.stack(lps, axis=1).tolist() if with_stats else None
-    EN = mx.stack(ents, axis=1).tolist() if with_stats else None
+def _cut(rows, steps, eos_ids, stop_len, with_stats) -> Rollout:
+    """Per original row: tokens up to and including EOS or the stop-completing token."""
+    T = [[] for _ in range(rows)]
+    LP = [[] for _ in range(rows)]
+    EN = [[] for _ in range(rows)]
+    for active, y, *stats in steps:
+        columns = [y.tolist()] + ([stats[0].tolist(), stats[1].tolist()] if with_stats else [])
+        for i, row in enumerate(active):
+            T[row].append(columns[0][i])
+            if with_stats:
+                LP[row].append(columns[1][i])
+                EN[row].append(columns[2][i])
     out = Rollout([], [], [], [])
     for i, row in enumerate(T):
         end = stop_len[i] or next((j + 1 for j, tok in enumerate(row) if tok in eos_ids), None)
         out.finished.append(end is not None)
         end = end or len(row)
         out.tokens.append(row[:end])
-        out.logprobs.append(LP[i][:end] if with_stats else [])
-        out.entropies.append(EN[i][:end] if with_stats else [])
+        out.logprobs.append(LP[i][:end])
+        out.entropies.append(EN[i][:end])
     return out

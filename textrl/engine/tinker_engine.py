@@ -306,6 +306,7 @@ class TinkerEngine:
         saved = self._call("save_state", lambda: self.training.save_state(name, overwrite=True).result())
         atomic_write_json(Path(path) / STATE_FILE, {
             "state_path": saved.path, "base_model": self.base_model, "lora_rank": self.lora_rank,
+            "optim_steps": self.optim_steps,  # keeps checkpoint names unique across resumes
         })
 
     def load_state(self, path: Path, optimizer: bool = True) -> None:
@@ -322,3 +323,4 @@ class TinkerEngine:
                   else self.service.create_training_client_from_state)
         self._training = self._call(create.__name__, lambda: create(state["state_path"]).result())
         self._sampler = None
+        self.optim_steps = int(state.get("optim_steps", 0))

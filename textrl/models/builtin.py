@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from textrl.io import atomic_write_json
+from textrl.io import atomic_write_json, read_json
 
 BUILD_VERSION = 1
 
@@ -86,17 +86,21 @@ def _lock(path: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def is_built(out: Path) -> bool:
-    return (out / "build.json").is_file() and (out / "config.json").is_file()
+def is_built(out: Path, recipe: TinyRecipe) -> bool:
+    """A complete build of exactly this recipe (a directory built from another recipe is rebuilt)."""
+    try:
+        return (out / "config.json").is_file() and read_json(out / "build.json")["key"] == recipe.key()
+    except (OSError, ValueError, KeyError):
+        return False
 
 
 def ensure_tiny_model(recipe: TinyRecipe, out: Path | None = None, log=print) -> Path:
     """The built model's directory: reused when present, else built (a few minutes on 2 cores)."""
     out = Path(out) if out else recipe.default_dir()
-    if is_built(out):
+    if is_built(out, recipe):
         return out
     with _lock(out.with_name(out.name + ".lock")):
-        if is_built(out):
+        if is_built(out, recipe):
             return out
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
         try:
@@ -104,6 +108,7 @@ def ensure_tiny_model(recipe: TinyRecipe, out: Path | None = None, log=print) ->
             if out.exists():
                 shutil.rmtree(out)
             os.replace(tmp, out)
+            log(f"tiny model saved to {out}")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return out
@@ -143,6 +148,6 @@ def build_tiny_model(recipe: TinyRecipe, out: Path, log=print) -> dict:
     base = {**identity_of(run), **evaluate_policy(MLXEngine(*load(str(out))), task, heldout, settings_of(run))}
     atomic_write_json(out / "base_eval.json", base)
     atomic_write_json(out / "build.json", record)
-    log(f"tiny model ready in {out}: held-out greedy {base['greedy_acc']:.3f}, avg@{base['k']} {base['avg_at_k']:.3f} "
+    log(f"tiny model built: held-out greedy {base['greedy_acc']:.3f}, avg@{base['k']} {base['avg_at_k']:.3f} "
         f"(warm start {sft_s:.0f} s)")
     return record
