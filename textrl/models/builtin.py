@@ -21,7 +21,7 @@ from pathlib import Path
 
 from textrl.io import atomic_write_json, read_json
 
-BUILD_VERSION = 1
+BUILD_VERSION = 2  # 2: warm start stops at a target accuracy on a training probe
 
 
 def cache_root() -> Path:
@@ -114,9 +114,25 @@ def ensure_tiny_model(recipe: TinyRecipe, out: Path | None = None, log=print) ->
     return out
 
 
+def copy_model_dir(src: Path, dst: Path) -> Path:
+    """Copy a built model directory to `dst` atomically (a half-copied directory never appears)."""
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", dir=dst.parent))
+    try:
+        shutil.copytree(src, tmp, dirs_exist_ok=True)
+        if dst.exists():
+            shutil.rmtree(dst)
+        os.replace(tmp, dst)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dst
+
+
 def build_tiny_model(recipe: TinyRecipe, out: Path, log=print) -> dict:
     """Build, warm-start, save and evaluate the built-in model into `out`; returns build.json."""
     from textrl.config import RunConfig, TaskConfig
+    from textrl.engine.base import SamplingParams
     from textrl.engine.mlx_engine import MLXEngine
     from textrl.evaluate import evaluate_policy, identity_of, settings_of
     from textrl.models.charlevel import EOS_ID, PAD_ID
@@ -134,13 +150,23 @@ def build_tiny_model(recipe: TinyRecipe, out: Path, log=print) -> dict:
     save_model_dir(model, config, alphabet, out)  # writes the tokenizer the warm start encodes with
     _, tokenizer = load(str(out))
     pairs = [(tokenizer.encode(ex.prompt), tokenizer.encode(task.target(ex)) + [EOS_ID]) for ex in train]
-    log(f"building tiny model for task {recipe.task}: {n_params(model):,} parameters, {len(alphabet)} characters, "
-        f"{ws.steps} warm-start steps on {len(train)} training problems")
+    goal = f"until greedy accuracy {ws.target_acc:g} on {ws.probe_size} training problems, " if ws.target_acc else ""
+    log(f"building tiny model for task {recipe.task}: {n_params(model):,} parameters, {len(alphabet)} characters; "
+        f"warm start {goal}at most {ws.steps} steps, on {len(train)} training problems")
+    probe = train[: ws.probe_size]
+    probe_engine = MLXEngine(model, tokenizer)
+
+    def probe_acc() -> float:
+        prompts = [probe_engine.encode_prompt(ex.prompt) for ex in probe]
+        decoded = probe_engine.sample(prompts, 1, SamplingParams(0.0, 1.0, task.default_max_tokens, tuple(task.stop)), seed=0)
+        return sum(bool(s["correct"]) for s in task.score([g[0].text for g in decoded], probe)) / len(probe)
+
     start = time.perf_counter()
-    sft_log = supervised(model, pairs, ws, PAD_ID)
+    sft_log = supervised(model, pairs, ws, PAD_ID, probe_acc=probe_acc)
     sft_s = time.perf_counter() - start
     save_model_dir(model, config, alphabet, out)
     record = {"recipe": resolved, "key": recipe.key(), "parameters": n_params(model), "alphabet": alphabet,
+              "warmstart_steps_run": sft_log[-1]["step"] if sft_log else 0,
               "warmstart_s": round(sft_s, 1), "warmstart_log": sft_log}
     # evaluated under the default run's eval settings, so that eval.json can copy it in as the baseline
     run = RunConfig(task=TaskConfig(name=recipe.task, params=recipe.task_params, split_seed=recipe.split_seed,
@@ -149,5 +175,5 @@ def build_tiny_model(recipe: TinyRecipe, out: Path, log=print) -> dict:
     atomic_write_json(out / "base_eval.json", base)
     atomic_write_json(out / "build.json", record)
     log(f"tiny model built: held-out greedy {base['greedy_acc']:.3f}, avg@{base['k']} {base['avg_at_k']:.3f} "
-        f"(warm start {sft_s:.0f} s)")
+        f"(warm start {record['warmstart_steps_run']} steps, {sft_s:.0f} s)")
     return record
