@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 PYTHON=${PYTHON:-python3}
-EXTRAS=${TEXTRL_EXTRAS:-test}
+EXTRAS=${TEXTRL_EXTRAS:-test,tinker}
 
 if [ "$(uname -s)" = Linux ] && command -v apt-get >/dev/null 2>&1 \
    && ! ls /usr/lib/*-linux-gnu/openblas-pthread/libblas.so.3 >/dev/null 2>&1; then

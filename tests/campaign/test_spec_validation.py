@@ -124,3 +124,11 @@ def test_plan_command_rejects_a_bad_spec_before_writing_anything(tmp_path):
     bad.write_text("name: x\narms: []\n")
     assert main(["plan", str(bad), "--out", str(tmp_path / "results")]) == 2
     assert not (tmp_path / "results").exists()
+
+
+def test_docs_campaigns_md_documents_every_field_as_the_code_does():
+    from textrl.campaign.reference import DOC, render, rows
+
+    page = DOC.read_text()
+    assert render(page) == page, "docs/campaigns.md is stale: run python -m textrl.campaign.reference --write"
+    assert len(rows()) > 60 and all(desc for _, desc in rows())
