@@ -70,6 +70,15 @@ class LossConfig(_Section):
         None, description="Stop the epochs of a step early once the approximate KL to the behaviour policy exceeds it (default null: never)."
     )
 
+    @model_validator(mode="after")
+    def _reinforce_is_on_policy(self) -> "LossConfig":
+        if self.kind == "reinforce" and self.epochs > 1:
+            # -A * logp has no importance ratio: a second pass over the batch would be an uncorrected
+            # off-policy update
+            raise ValueError(f"epochs: reinforce is on-policy and takes exactly 1 epoch, got {self.epochs}; "
+                             "use kind ppo (or grpo) for several epochs per batch")
+        return self
+
 
 class LoraConfig(_Section):
     rank: PosInt = Field(8, description="LoRA rank (default 8).")

@@ -98,7 +98,7 @@ def test_controller_needs_a_resolved_pipeline():
         ({"episode": "ppo"}, "advantage.episode: must be one of 'grpo', 'maxrl' or 'reinforce', got 'ppo'"),
         ({"episode": "maxrl", "scale": "group"}, "advantage.scale: applies to episode 'grpo' only"),
         ({"uncertainty": "varentropy"}, "advantage.uncertainty: must be one of"),
-        ({"preset": "full", "gtpo": None}, "advantage.gtpo: must be on when sepa is on"),
+        ({"preset": "full", "gtpo": None}, "advantage.gtpo: must be on when sepa is on"),  # ablating GTPO: switch sepa off too
         ({"reinforce": {"baseline": "ema"}}, "advantage.reinforce: only used with episode 'reinforce'"),
         ({"episode": "reinforce", "reinforce": {"decay": 1.0}}, "advantage.reinforce.decay: must be < 1, got 1.0"),
         ({"gtpo": 0.1}, "advantage.gtpo: expected a mapping of parameters"),

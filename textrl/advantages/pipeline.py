@@ -182,7 +182,7 @@ class AdvantagePipeline(BaseModel):
     def sepa_needs_gtpo(cls, value: GtpoConfig | None, info: ValidationInfo) -> GtpoConfig | None:
         if value is None and info.data.get("sepa") is not None:
             raise ValueError("must be on when sepa is on: SEPA pools the uncertainty that GTPO weights by, "
-                             "and alone changes nothing")
+                             "and alone changes nothing; to ablate GTPO switch both off (gtpo: null, sepa: null)")
         return value
 
     @field_validator("grams")
