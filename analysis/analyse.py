@@ -80,7 +80,9 @@ def primary_comparisons(c: Campaign, pairs, sizes) -> list[dict]:
     for r, pa, sig in zip(rows, adj, rej):
         min_p = r["permutation"]["min_p"]
         r.update(p_adjusted=pa, significant=sig, n_tests=n_tests,
-                 cannot_reach_significance=bool(min_p is not None and min_p > s.alpha),
+                 # Holm's and Bonferroni's first step tests at alpha / m: above that, nothing can be rejected
+                 cannot_reach_significance=bool(min_p is not None
+                                                and min_p > pw.per_test_alpha(s.alpha, n_tests, s.correction)),
                  power=_power(r, s, n_tests))
         r["verdict"] = verdict(r, s.primary, s.alpha, s.correction, k)
     return rows

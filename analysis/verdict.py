@@ -46,8 +46,11 @@ def verdict(c: dict, endpoint: str, alpha: float, correction: str, k: int | None
                   "the t test's assumptions.")
         return s
     if cannot:
+        m = c.get("n_tests") or 1
+        level = alpha if correction == "none" or m == 1 else alpha / m
+        where = f"{level:g}" if level == alpha else f"{level:g} ({correction}'s first step over {m} tests)"
         return (f"{who}: inconclusive by design: with {seeds} an exact permutation test cannot reach "
-                f"p < {alpha:g} (its smallest possible p is {perm['min_p']:.3f}), so these data cannot establish a "
+                f"p < {where} (its smallest possible p is {perm['min_p']:.3f}), so these data cannot establish a "
                 f"difference on {ep} either way; {est}. This is not evidence of no difference.")
     pw = c.get("power") or {}
     mde = pw.get("mde")
