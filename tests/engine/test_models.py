@@ -16,7 +16,8 @@ def test_built_model_loads_with_mlx_lm(tiny_model_dir):
     assert tok.decode(tok.encode("12+7=19")) == "12+7=19"
     assert tok.eos_token_ids == {1}
     build = read_json(tiny_model_dir / "build.json")
-    assert 800_000 < build["parameters"] < 900_000
+    assert build["parameters"] == 428_544  # hidden 128, 2 layers, MLP 384, tied embeddings, 15 tokens
+    assert build["recipe"]["arch"]["layers"] == 2
     base = read_json(tiny_model_dir / "base_eval.json")
     assert {"avg_at_k", "greedy_acc", "per_problem", "task", "split_seed", "size"} <= set(base)
     assert base["size"] == 20 and base["k"] == 4
@@ -40,7 +41,7 @@ def test_cache_key_covers_what_determines_the_weights(textrl_cache):
     base = TinyRecipe()
     assert base.key() == TinyRecipe().key()
     for other in (TinyRecipe(split_seed=1), TinyRecipe(task_params={"digits": 1}), TinyRecipe(warmstart={"seed": 1}),
-                  TinyRecipe(arch={"layers": 2}), TinyRecipe(heldout_size=100)):
+                  TinyRecipe(arch={"layers": 3}), TinyRecipe(warmstart={"target_acc": 0.3}), TinyRecipe(heldout_size=100)):
         assert other.key() != base.key()
     assert base.default_dir().parent == textrl_cache / "models"
 

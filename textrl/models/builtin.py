@@ -36,7 +36,9 @@ class TinyRecipe:
     task_params: dict = field(default_factory=dict)
     split_seed: int = 1234
     heldout_size: int = 500
-    arch: dict = field(default_factory=dict)  # TinyArch fields; {} = defaults
+    # TinyArch fields over its defaults. 2 layers, not the prototype's 4: measured here, the 2-layer model
+    # warm-starts to the target in 450 steps (4 layers: 900) and gains as much under GRPO, in half the time.
+    arch: dict = field(default_factory=lambda: {"layers": 2})
     warmstart: dict = field(default_factory=dict)  # WarmStart fields; {} = defaults
 
     @classmethod

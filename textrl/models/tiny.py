@@ -1,7 +1,8 @@
 """The built-in tiny policy: a small Llama-architecture model over a character vocabulary.
 
-Shapes follow the prototype that showed RL learning on 2 CPU cores (hidden 128 x 4 layers, MLP 384,
-tied embeddings, fp32, 0.86M parameters with 17 tokens). Weights are saved with mlx_lm's own writers,
+TinyArch's defaults are the prototype that showed RL learning on 2 CPU cores (hidden 128 x 4 layers, MLP
+384, tied embeddings, fp32, 0.86M parameters; the benchmarks' "1m" model); the built-in recipe
+(textrl.models.builtin) uses 2 of those layers. Weights are saved with mlx_lm's own writers,
 so `mlx_lm.load(dir)` loads the result like any hub model.
 """
 
