@@ -58,6 +58,7 @@ localrules:
     run_config,
     probe_config,
     select_lr,
+    summarize,
 
 
 onsuccess:
@@ -99,11 +100,20 @@ if BASE:
             directory(str(BASE)),
         log:
             f"{C}/logs/base_model.log",
+        params:
+            # the same task identity as the runs' configs: the warm start trains on the runs' training
+            # split only, and base_eval.json is the runs' held-out set
+            task=shlex.quote(SPEC.task.name),
+            task_params=shlex.quote(json.dumps(SPEC.task.params, sort_keys=True)),
+            split_seed=SPEC.task.split_seed,
+            heldout_size=SPEC.task.heldout_size,
         threads: R.threads
         resources:
             **JOB_RESOURCES,
         shell:
-            "{TEXTRL} base-model --task {SPEC.task.name} --out {output} > {log} 2>&1"
+            "{TEXTRL} base-model --task {params.task} --params {params.task_params}"
+            " --split-seed {params.split_seed} --heldout-size {params.heldout_size}"
+            " --out {output} > {log} 2>&1"
 
 
 # ---------------------------------------------------------------- LR sweep (only when an arm asks for it)
@@ -164,7 +174,10 @@ checkpoint select_lr:
 
 rule run_config:
     input:
-        lambda wc: [f"{C}/sweep/{RUNS[wc.run].arm}/best_lr.json"] if RUNS[wc.run].arm in SWEPT else [],
+        # no input function without a sweep: Snakemake would otherwise call it once per run
+        (lambda wc: [f"{C}/sweep/{RUNS[wc.run].arm}/best_lr.json"] if RUNS[wc.run].arm in SWEPT else [])
+        if SWEPT
+        else [],
     output:
         f"{C}/configs/runs/{{run}}.json",
     params:
@@ -194,6 +207,9 @@ rule train:
 
 
 rule evaluate:
+    # a finished training is evaluated and summarized before the next training starts: runs become
+    # done one by one (a crash loses less; `textrl status` and a partial report see them early)
+    priority: 1
     input:
         rules.train.output,
     output:
@@ -208,6 +224,7 @@ rule evaluate:
 
 
 rule summarize:
+    priority: 1
     input:
         rules.evaluate.output,
     output:

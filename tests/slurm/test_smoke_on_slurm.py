@@ -41,7 +41,7 @@ TIMEOUT = int(os.environ.get("TEXTRL_SLURM_TIMEOUT", "900"))
 # what the spec asks of every SLURM job; mem and runtime differ from the profile's defaults on purpose
 THREADS, MEM_MB, RUNTIME, GPUS = 1, 1500, 30, 1
 SLURM_RULES = {"base_model", "train", "evaluate"}  # the Snakefile rules that get the spec's resources
-LOCAL_RULES = {"plan", "run_config", "report", "campaign_ab", "all", "runs", "analysis"}
+LOCAL_RULES = {"plan", "run_config", "summarize", "report", "campaign_ab", "all", "runs", "analysis"}
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.timeout(TIMEOUT + 180)]
 
