@@ -15,7 +15,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer, model_validator
 
 from textrl.errors import ConfigError
 
@@ -37,6 +37,37 @@ class TaskConfig(_Section):
     params: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the task (default {}).")
     heldout_size: PosInt = Field(500, description="Held-out problems never used in training (default 500).")
     split_seed: int = Field(1234, description="Seed of the train/held-out split, shared by all runs (default 1234).")
+    rewards: dict[str, float] = Field(
+        default_factory=dict,
+        description="Registered rewards added to the task's own, {name: weight}, e.g. {length_penalty: 0.1}: "
+        "reward = task reward + sum(weight * value); correctness stays the task's; each value is logged in "
+        "generations.jsonl.gz components (default {}).",
+    )
+    reward_params: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Keyword arguments of the added rewards, {name: {param: value}}, e.g. "
+        "{length_penalty: {target_length: 3, unit: chars}} (default {}).",
+    )
+
+    @model_validator(mode="after")
+    def _added_rewards(self) -> "TaskConfig":
+        if self.rewards or self.reward_params:
+            from textrl.tasks.rewarded import check_added_rewards
+
+            try:
+                check_added_rewards(self.rewards, self.reward_params, self.name)
+            except ConfigError as e:
+                raise ValueError(str(e)) from None
+        return self
+
+    @model_serializer(mode="wrap")
+    def _omit_no_added_rewards(self, handler) -> dict[str, Any]:
+        # left out when empty, so configs (and campaign config hashes) from before these fields are unchanged
+        data = handler(self)
+        for key in ("rewards", "reward_params"):
+            if not data.get(key):
+                data.pop(key, None)
+        return data
 
 
 class ModelConfig(_Section):

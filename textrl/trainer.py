@@ -112,9 +112,9 @@ def make_engine(cfg, role: str = "train", log=print):
 def setup(cfg, log=print) -> Setup:
     """Everything a run needs, validated in cost order: config-level errors before any model loads."""
     from textrl.advantages import AdvantagePipeline
-    from textrl.tasks import get_task
+    from textrl.tasks import build_task
 
-    task = get_task(cfg.task.name, **cfg.task.params)
+    task = build_task(cfg.task)  # the task plus any task.rewards added to its score
     pipeline = AdvantagePipeline.from_config(dict(cfg.advantage)).resolved(cfg.train.steps)
     pipeline.require_uncertainty(engine_class(cfg).uncertainty_kinds, cfg.backend)
     train_set, _ = task.split(cfg.task.split_seed, cfg.task.heldout_size)

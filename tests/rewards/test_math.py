@@ -1,6 +1,9 @@
 import math
+import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from textrl.rewards import extract_answer, get_reward
 from textrl.rewards.math_answer import answers_match, to_number
@@ -53,3 +56,57 @@ def test_safe_eval_rejects_everything_but_arithmetic(expr):
 
 def test_safe_eval_is_exact():
     assert evaluate("(1/3) * 3") == 1 and evaluate("2^10") == 1024 and evaluate("-(4 - 6) / 4") == 0.5
+
+
+# --------------------------------------------------------------------------- degenerate model output
+
+DEGENERATE = [
+    "the answer is " + "9" * 400,  # float() of a 400-digit integer overflows
+    "\\boxed{999999999999^{64}}",  # an allowed power whose value is too large for a float
+    "\\boxed{999999999999^{64} \\cdot \\pi}",  # the same, mixed with a float
+    "\\boxed{\\frac{1}{999999999999^{64}}} + \\boxed{\\frac{999999999999^{64}}{3}}",
+    "\\boxed{10^{10^{10}}}", "\\boxed{9^{9^{9^{9}}}}", "\\boxed{2^{-999999}}", "\\boxed{0^{-1}}",
+    "\\boxed{" + "{" * 5000 + "1" + "}" * 5000 + "}",  # deeply nested braces
+    "\\boxed{" + "(" * 400 + "1" + ")" * 400 + "}", "\\boxed{" + "-" * 400 + "1}",
+    "\\boxed{" + "\\sqrt{" * 300 + "2" + "}" * 300 + "}", "\\boxed{" + "\\frac{1}{" * 200 + "2" + "}" * 200 + "}",
+    "\\boxed{" * 20_000,  # unclosed groups: was quadratic (minutes)
+    "\\boxed x " * 50_000, "answer: " + "." * 50_000 + "x",  # regex and slicing blow-ups
+    "9" * 100_000, "1e999", "\\boxed{1e999}", "\\boxed{nan}", "\\boxed{inf}", "\\boxed{\\sqrt{-4}}",
+    "\\boxed{\\frac{1}{0}}", "\\boxed{}", "\\boxed{", "}" * 1000 + "{" * 1000, "\x00\ud800\uffff", "",
+]
+
+
+@pytest.mark.parametrize("completion", DEGENERATE, ids=lambda c: repr(c[:40]) + f"..{len(c)}")
+def test_degenerate_output_scores_zero_and_never_raises(completion):
+    start = time.monotonic()
+    assert get_reward("math_correctness")("", completion, {"answer": "3"}) == {"reward": 0.0, "correct": False}
+    assert get_reward("math_correctness", strict=True)("", completion, {"answer": "3"})["reward"] == 0.0
+    assert time.monotonic() - start < 2.0
+
+
+def test_reviewer_examples():
+    from textrl.rewards import math_correctness
+
+    assert math_correctness("", "the answer is " + "9" * 400, {"answer": "3"}) == {"reward": 0.0, "correct": False}
+    assert math_correctness("", "\\boxed{999999999999^{64}}", {"answer": "3"})["correct"] is False
+    assert to_number("999999999999^{64}") is None and to_number(10**400) is None and to_number("9" * 400) is None
+
+
+def test_huge_exact_answers_still_compare_as_text():
+    big = "9" * 400
+    assert get_reward("math_correctness")("", f"the answer is {big}", {"answer": big})["correct"] is True
+    assert get_reward("math_correctness")("", f"\\boxed{{{big}}}", {"answer": big + "8"})["correct"] is False
+
+
+LATEX_BITS = st.sampled_from(["\\boxed{", "\\fbox{", "{", "}", "\\frac", "\\dfrac", "\\sqrt", "^", "_", "\\pi",
+                              "\\cdot", "\\left(", "\\right)", "(", ")", "-", "+", "*", "/", ".", ",", "%", "$",
+                              "\\%", "\\text{", "answer is ", "Answer: ", "#### ", "999999999999", "64", "0",
+                              "1e308", " ", "\n", "\\", "\\boxed "])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(st.text(max_size=400), st.lists(st.one_of(LATEX_BITS, st.text(max_size=5)), max_size=80).map("".join)),
+       st.sampled_from(["3", "\\frac{1}{2}", "999999999999^{64}", "(1, 2)", "", "-0.5"]))
+def test_math_correctness_never_raises_on_arbitrary_text(completion, answer):
+    result = get_reward("math_correctness")("", completion, {"answer": answer})
+    assert result["reward"] in (0.0, 1.0) and result["correct"] is (result["reward"] == 1.0)

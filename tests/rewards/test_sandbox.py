@@ -1,15 +1,24 @@
 """Hostile completions against code_execution: each ends within its limits with reward 0 and leaves
-the machine and the repository untouched. Limits are short so the whole file runs in seconds."""
+the machine and the repository untouched. Limits are short so the whole file runs in seconds.
+
+File-damaging completions only ever target a decoy directory the test creates (never the real
+checkout), and those tests skip where the sandbox reports no file protection."""
+import json
 import os
 import secrets
+import shutil
 import socket
+import subprocess
+import tempfile
+import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
+import textrl.rewards.code_exec as code_exec
 from textrl.rewards import code_execution, score_batch
-from textrl.rewards.sandbox import Limits, _uid_processes, isolation, run_python
+from textrl.rewards.sandbox import Limits, SandboxResult, _uid_processes, isolation, run_python, sandbox_python
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = {"timeout_s": 1.5, "memory_mb": 256}
@@ -17,6 +26,28 @@ FAST = {"timeout_s": 1.5, "memory_mb": 256}
 
 def score(code: str, tests: list[str], **kw) -> dict:
     return code_execution("", f"```python\n{code}\n```", {"tests": tests}, **{**FAST, **kw})
+
+
+def needs_file_protection():
+    if not isolation()["file_protection"]:
+        pytest.skip("this sandbox cannot protect files outside its directory here: "
+                    + "; ".join(isolation()["not_enforced"]))
+
+
+@pytest.fixture
+def decoy():
+    """A directory shaped like a checkout, owned by the test and removed afterwards: what hostile
+    code tries to damage instead of the real repository. It lives beside this file because the
+    sandbox hides /tmp, where a decoy would be out of reach and prove nothing."""
+    root = Path(tempfile.mkdtemp(prefix=".sandbox-decoy-", dir=Path(__file__).parent))
+    root.chmod(0o755)  # visible to the sandbox's uid, like a checkout
+    try:
+        (root / "textrl" / "rewards").mkdir(parents=True)
+        (root / "textrl" / "rewards" / "sandbox.py").write_text("# decoy\n")
+        (root / "sentinel").write_text("keep me")
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_correct_solution_scores_fraction_of_tests():
@@ -69,9 +100,10 @@ def test_leaving_the_process_group_does_not_escape_the_timeout():
         assert _uid_processes(uid) == []
 
 
-def test_writes_outside_its_directory_do_not_land():
+def test_writes_outside_its_directory_do_not_land(decoy):
+    needs_file_protection()
     token = secrets.token_hex(6)
-    targets = [REPO / f"escape-{token}", Path("/tmp") / f"escape-{token}", Path("/var/tmp") / f"escape-{token}"]
+    targets = [decoy / f"escape-{token}", Path("/tmp") / f"escape-{token}", Path("/var/tmp") / f"escape-{token}"]
     code = "import os\n" + "".join(
         f"try:\n    open({str(t)!r}, 'w').write('x')\nexcept OSError:\n    pass\n" for t in targets)
     result = score(code, [f"assert os.path.exists({str(targets[0])!r})"])
@@ -79,18 +111,79 @@ def test_writes_outside_its_directory_do_not_land():
     assert not any(t.exists() for t in targets)
 
 
-def test_deleting_files_fails(tmp_path):
-    token = secrets.token_hex(6)
-    sentinel = REPO / "tests" / "rewards" / f".sentinel-{token}"
-    sentinel.write_text("keep me")
+def test_deleting_files_fails(decoy):
+    needs_file_protection()
+    sentinel = decoy / "sentinel"
+    code = (f"import os, shutil\ntry:\n    os.remove({str(sentinel)!r})\nexcept OSError:\n    pass\n"
+            f"shutil.rmtree({str(decoy / 'textrl')!r}, ignore_errors=True)\n")
+    assert score(code, [f"assert not os.path.exists({str(sentinel)!r})"])["reward"] == 0.0
+    assert sentinel.read_text() == "keep me"
+    assert (decoy / "textrl" / "rewards" / "sandbox.py").read_text() == "# decoy\n"
+
+
+def test_a_box_outside_tmp_works_and_stays_contained(decoy, monkeypatch):
+    """TMPDIR elsewhere: the working directory is then not rebuilt on a private tmpfs; it must still
+    be reachable (as root this scored every solution 0) and the rest read-only."""
+    needs_file_protection()
+    monkeypatch.setattr(tempfile, "tempdir", str(decoy))
+    code = f"open('mine', 'w').write('x')\ntry:\n    open({str(decoy / 'escape')!r}, 'w')\nexcept OSError:\n    pass\n"
+    assert score(code, ["assert open('mine').read() == 'x'"]) == {"reward": 1.0, "correct": True}
+    assert not (decoy / "escape").exists() and (decoy / "sentinel").read_text() == "keep me"
+
+
+NOBODY = 65534
+
+NON_ROOT_PROBE = """
+import json, os, sys
+sys.path.insert(0, REPO)
+from textrl.rewards.sandbox import Limits, isolation, run_python
+hostile = '''
+import os, shutil
+for p in [SENTINEL, SOURCE]:
     try:
-        code = (f"import os, shutil\ntry:\n    os.remove({str(sentinel)!r})\nexcept OSError:\n    pass\n"
-                f"shutil.rmtree({str(REPO / 'textrl')!r}, ignore_errors=True)\n")
-        assert score(code, [f"assert not os.path.exists({str(sentinel)!r})"])["reward"] == 0.0
-        assert sentinel.read_text() == "keep me"
-        assert (REPO / "textrl" / "rewards" / "sandbox.py").exists()
-    finally:
-        sentinel.unlink()
+        os.remove(p)
+    except OSError as e:
+        print("refused", e.errno)
+shutil.rmtree(TREE, ignore_errors=True)
+try:
+    open(ESCAPE, "w").write("x")
+except OSError as e:
+    print("refused", e.errno)
+'''
+for name in ("SENTINEL", "SOURCE", "TREE", "ESCAPE"):
+    hostile = hostile.replace(name, repr(PATHS[name]))
+r = run_python({"h.py": hostile}, "h.py", limits=Limits(wall_s=5))
+print(json.dumps({"uid": os.getuid(), "isolation": isolation(), "stdout": r.stdout, "stderr": r.stderr}))
+"""
+
+
+def test_files_are_protected_when_textrl_is_not_root(decoy):
+    """The non-root path (user + mount namespace, inherited mounts remounted read-only), exercised
+    by running the sandbox as uid 65534 against a decoy that uid owns and could otherwise delete."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to run the sandbox as an unprivileged user")
+    try:
+        python = sandbox_python()  # executable by strangers (the throwaway uid runs it too)
+    except RuntimeError as err:
+        pytest.skip(str(err))
+    if not all(os.stat(p).st_mode & 0o005 == 0o005 for p in [*REPO.parents, REPO, REPO / "textrl"]):
+        pytest.skip("the checkout is not readable by an unprivileged user")
+    for p in [decoy, *decoy.rglob("*")]:
+        os.chown(p, NOBODY, NOBODY)
+    paths = {"SENTINEL": str(decoy / "sentinel"), "SOURCE": str(decoy / "textrl" / "rewards" / "sandbox.py"),
+             "TREE": str(decoy / "textrl"), "ESCAPE": str(decoy / "escape")}
+    probe = NON_ROOT_PROBE.replace("REPO", repr(str(REPO)), 1).replace("PATHS", repr(paths), 1)
+    out = subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", python, "-I", "-c", probe],
+                         capture_output=True, text=True, timeout=60, cwd="/")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["uid"] == NOBODY and not report["isolation"]["unprivileged_uid"]
+    if not report["isolation"]["file_protection"]:
+        pytest.skip("no user namespace for an unprivileged user here: " + "; ".join(report["isolation"]["not_enforced"]))
+    assert report["stdout"].count("refused 30") == 3, report  # EROFS, three times
+    assert (decoy / "sentinel").read_text() == "keep me"
+    assert (decoy / "textrl" / "rewards" / "sandbox.py").read_text() == "# decoy\n"
+    assert not (decoy / "escape").exists()
 
 
 def test_socket_cannot_reach_the_host():
@@ -125,3 +218,219 @@ def test_batch_runs_sandboxes_in_parallel_threads():
     from textrl.rewards import get_reward
     scores = score_batch(get_reward("code_execution", **FAST), completions, [example] * 4, max_workers=4)
     assert [s["reward"] for s in scores] == [1.0, 0.0, 0.0, 0.0]
+
+
+# --------------------------------------------------------------------------- forging the grade
+
+STEAL = r"""
+import os, re, sys
+found = set()
+def scan(v, depth=0):
+    if isinstance(v, str):
+        found.update(re.findall(r"[0-9a-f]{32}", v))
+    elif isinstance(v, (bytes, bytearray)):
+        found.update(m.decode() for m in re.findall(rb"[0-9a-f]{32}", bytes(v)))
+    elif isinstance(v, (list, tuple, set, frozenset)) and depth < 4:
+        for x in v:
+            scan(x, depth + 1)
+    elif isinstance(v, dict) and depth < 4:
+        for x in list(v.values()):
+            scan(x, depth + 1)
+def walk(f):
+    while f is not None:
+        scan(dict(f.f_locals))
+        f = f.f_back
+def attempt(route):
+    try:
+        for x in route():
+            walk(x) if hasattr(x, "f_locals") else scan(x)
+    except BaseException:
+        pass
+def steal():
+    walk(sys._getframe())  # generalises the reviewer's sys._getframe(1).f_locals["token"]
+    try:
+        raise ValueError
+    except ValueError as e:
+        walk(e.__traceback__.tb_frame)
+    attempt(lambda: sys._current_frames().values())
+    attempt(lambda: __import__("gc").get_objects())
+    attempt(lambda: [open("/proc/self/mem", "rb")])
+    attempt(lambda: [__import__("ctypes")])
+    for secret in found:
+        for i in range(10):
+            for line in (f"\n{secret} PASS {i}\n", f"\nPASS {i} {secret}\n"):  # old and new formats
+                for fd in range(1, 32):
+                    try:
+                        os.write(fd, line.encode())
+                    except OSError:
+                        pass
+def f(x):
+    steal()
+    return x
+"""
+
+
+def test_secrets_are_not_reachable_from_the_solutions_frames():
+    """Walking every reachable frame (and gc, other threads, /proc, ctypes) for the grader's secret
+    and printing PASS lines 0..9 with whatever it finds earns exactly the tests really passed
+    (the harness that kept its token in main()'s locals scored this 10/3)."""
+    tests = ["assert f(1) == 1", "assert f(2) == 3", "assert f(3) == 4"]
+    assert score(STEAL, tests, timeout_s=10) == {"reward": 1 / 3, "correct": False}
+
+
+INTERCEPT = r"""
+import fcntl, os, re, stat
+taps = []
+def arm():
+    for fd in range(3, 40):
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY:
+            saved, (r, w) = os.dup(fd), os.pipe()
+            os.set_blocking(r, False)
+            os.dup2(w, fd)
+            taps.append((saved, r))
+            return
+def replay():
+    for saved, r in taps:
+        try:
+            seen = os.read(r, 65536).decode()
+        except OSError:
+            seen = ""
+        for nonce in re.findall(r"[0-9a-f]{32}", seen):
+            for j in range(10):
+                os.write(saved, f"\nPASS {j} {nonce}\n".encode())
+def f(x):
+    replay() if taps else arm()
+    return x
+"""
+
+
+def test_intercepting_the_result_channel_reveals_only_earned_passes():
+    """A solution that redirects the harness's result descriptor sees the nonces of the tests it
+    passed, and replaying them under other indices earns nothing."""
+    tests = ["assert f(1) == 1", "assert f(2) == 2", "assert f(3) == 0", "assert f(4) == 0"]
+    assert score(INTERCEPT, tests, timeout_s=10)["reward"] == 0.5
+
+
+def test_replacing_builtins_the_harness_uses_does_not_pass_tests():
+    no_op = "import builtins\nbuiltins.exec = lambda *a, **k: None\nbuiltins.compile = lambda *a, **k: None\n"
+    assert score(no_op, ["assert False", "assert 1 == 2"])["reward"] == 0.0
+    everything = no_op + "builtins.BaseException = KeyError\nimport os\nos.write = lambda *a: 0\n"
+    assert score(everything, ["assert False", "assert 1 == 2"])["reward"] == 0.0
+    assert score(everything + "ok = 1", ["assert ok == 1"])["reward"] == 1.0
+
+
+def test_waking_the_reporter_without_passing_earns_nothing():
+    """Releasing the harness's locks from inside a test (what a forged 'test done' signal looks like)
+    is ignored: the reporter checks where the harness frame really is."""
+    code = textwrap.dedent("""
+        import sys, _thread
+        def f():
+            frame = sys._getframe(1)
+            while frame is not None and "req_release" not in frame.f_locals:
+                frame = frame.f_back
+            for _ in range(5):
+                try:
+                    frame.f_locals["req_release"]()
+                except RuntimeError:
+                    pass
+            return False
+        """)
+    assert score(code, ["assert f()", "assert f()", "assert f()"], timeout_s=3)["reward"] == 0.0
+
+
+def test_pass_indices_beyond_the_tests_never_count(monkeypatch):
+    """Even with every nonce in hand, only indices of real tests count, each once: reward <= 1."""
+    def forged(files, main, **kwargs):
+        nonces = json.loads(files["nonces.json"])
+        lines = [f"PASS {i} {nonces[i % len(nonces)]}" for i in range(10)] + [f"PASS 0 {nonces[0]}"] * 3
+        lines.append(f"PASS 1 {nonces[0]}")  # another test's nonce
+        lines.append(f"PASS {'9' * 5000} {nonces[0]}")  # int() of this would raise, aborting training
+        return SandboxResult(0, "\n".join(lines) + "\n", "", False, 0.0, {})
+
+    monkeypatch.setattr(code_exec, "run_python", forged)
+    assert code_exec.run_tests("", ["assert f()", "assert g()"]) == 2
+    assert code_exec.run_tests("", ["assert f()", "assert g()", "assert h()"]) == 3
+    assert score("", ["assert f()", "assert g()"]) == {"reward": 1.0, "correct": True}
+
+
+def test_a_chatty_correct_solution_still_scores():
+    """Far more output than is read back (64 KB), before and during the tests, costs nothing."""
+    code = ("import sys\nprint('x' * 300_000)\nsys.stderr.write('e' * 300_000)\n"
+            "def add(a, b):\n    print('adding', a, b, 'y' * 100_000)\n    return a + b\n")
+    assert score(code, ["assert add(1, 2) == 3", "assert add(2, 2) == 4"], timeout_s=5) == {"reward": 1.0, "correct": True}
+
+
+def test_common_standard_library_works_inside_the_harness():
+    code = textwrap.dedent("""
+        import collections, dataclasses, enum, functools, heapq, logging, threading, typing
+        T = typing.TypeVar("T")
+        Color = enum.Enum("Color", "RED GREEN")
+        Pair = collections.namedtuple("Pair", "a b")
+
+        @dataclasses.dataclass(frozen=True)
+        class Box:
+            items: tuple
+
+        @functools.lru_cache(maxsize=None)
+        def fib(n: int) -> int:
+            return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+        def solve(xs):
+            logging.getLogger("solution").warning("solving %s", xs)
+            out = []
+            t = threading.Thread(target=lambda: out.append(sorted(heapq.nsmallest(2, xs))))
+            t.start()
+            t.join()
+            return Box(tuple(out[0])), Pair(*out[0]), fib(20), Color.RED.name
+        """)
+    tests = ["assert solve([5, 1, 3])[0] == Box((1, 3))", "assert solve([2, 9])[1].b == 9",
+             "assert solve([1, 2])[2:] == (6765, 'RED')"]
+    assert score(code, tests, timeout_s=10) == {"reward": 1.0, "correct": True}
+
+
+def test_the_harness_refuses_the_introspection_routes():
+    code = textwrap.dedent("""
+        import os, sys
+        refused = []
+        for name, route in [("frames", lambda: sys._current_frames()), ("gc", lambda: __import__("gc").get_objects()),
+                            ("ctypes", lambda: __import__("ctypes")), ("subprocess", lambda: __import__("subprocess")),
+                            ("fork", os.fork), ("trace", lambda: sys.settrace(lambda *a: None)),
+                            ("proc", lambda: open("/proc/self/maps")), ("code", lambda: (lambda: 0).__code__.replace()),
+                            ("marshal", lambda: __import__("marshal").loads(b"N"))]:
+            try:
+                route()
+            except (RuntimeError, ImportError, OSError):
+                refused.append(name)
+        """)
+    routes = ["frames", "gc", "ctypes", "subprocess", "fork", "trace", "proc", "code", "marshal"]
+    assert score(code, [f"assert refused == {routes!r}, refused"])["reward"] == 1.0
+
+
+def test_the_harness_refuses_them_even_where_proc_is_visible(tmp_path):
+    """The audit hook alone, without the sandbox's mounts: the harness run directly (benign code)."""
+    code = textwrap.dedent("""
+        import os, sys
+        refused = []
+        for name, route in [("mem", lambda: open("/proc/self/mem", "rb")), ("fd", lambda: open("/dev/fd/../maps")),
+                            ("relative", lambda: os.open("proc/self/maps", os.O_RDONLY, dir_fd=os.open("/", os.O_RDONLY))),
+                            ("frames", lambda: sys._current_frames()), ("ctypes", lambda: __import__("ctypes"))]:
+            try:
+                route()
+            except (RuntimeError, ImportError, OSError):
+                refused.append(name)
+        """)
+    tests = ["assert refused == ['mem', 'fd', 'relative', 'frames', 'ctypes'], refused", "assert False"]
+    nonces = [secrets.token_hex(16) for _ in tests]
+    files = {"solution.py": code, "tests.json": json.dumps(tests), "harness.py": code_exec.HARNESS,
+             "nonces.json": json.dumps(nonces)}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    out = subprocess.run([sandbox_python(), "-I", "harness.py"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=30, env={})
+    assert out.returncode == 0
+    assert code_exec._RESULT.findall(out.stdout) == [("0", nonces[0])]
+    assert not (tmp_path / "nonces.json").exists()

@@ -1,8 +1,55 @@
 """code_execution: run a completion's Python against unit tests in the sandbox; reward = fraction passed.
 
-Tests are assert-style snippets run one by one after the solution is loaded. Each result line is
-prefixed with a random token handed to the harness on stdin, so a program that prints "PASS"
-lines itself earns nothing.
+Tests are assert-style snippets run one by one, in the solution's namespace, after the solution is
+loaded. The solution runs in the same interpreter as the harness that grades it, so the harness is
+built so that the known ways for the solution to claim passes it did not earn fail:
+
+- Results reach the parent as "PASS <i> <nonce_i>" lines, with one random nonce per test made by the
+  parent; a line counts only with its own test's nonce, and only indices 0..len(tests)-1 count, each
+  once, so the reward is always in [0, 1] and printing PASS lines earns nothing.
+- The nonces are never in a frame the solution can walk to. The solution's code (at load, and when
+  the tests call it) runs in the main thread; the nonces are read (and their file deleted) by a
+  separate reporter thread that never calls solution code, so sys._getframe(...).f_back chains,
+  tracebacks and generator frames reach only harness frames that hold no secret.
+- The reporter does not take the main thread's word that a test passed. Woken after each test, it
+  looks at the main thread's harness frame itself and reveals nonce_i only when that frame stands at
+  the instruction reached when exec(test_i) returned normally (positions calibrated with one passing
+  and one failing dummy test before the solution loads). A forged wake-up finds the frame elsewhere
+  and is ignored, so even a solution that intercepts the reporter's output learns only the nonces of
+  tests it really passed.
+- The solution's stdout and stderr go to /dev/null and the results to a separate descriptor, so a
+  chatty solution loses nothing. The harness loop calls exec, and iterates over the tests, through
+  constants of its code object, and everything else the harness uses after the solution loads is
+  bound before: replacing builtins.exec / compile / BaseException or os.write changes nothing, and
+  neither does rebinding the loop's locals where frame.f_locals writes through (Python >= 3.13).
+- An audit hook (which Python code cannot remove) is installed before the solution loads. It
+  refuses: other threads' frames and exceptions (sys._current_frames / _current_exceptions), the
+  garbage collector's object lists (gc.get_objects / get_referrers / get_referents), tracing and
+  profiling (sys.settrace / setprofile: they could also rewrite the harness's locals or jump its
+  lines), new audit hooks, importing ctypes, _posixsubprocess / subprocess, subinterpreters and the
+  _test* modules (raw memory access, unaudited process creation), every other way to start a process
+  (fork, exec, spawn, system: a child could ptrace the harness), building code objects (code.__new__
+  / code.replace) and unmarshalling (marshal.loads; .pyc caches are turned off so imports do not need
+  it), since hand-made bytecode can read arbitrary memory, and opening or symlinking anything under
+  /proc. In the reporter's own thread it also refuses every frame access (sys._getframe, tb_frame,
+  gi_frame, ...), so a finalizer that the garbage collector happens to run there cannot reach the
+  reporter's locals. The sandbox also hides /proc behind an empty tmpfs where it has a mount
+  namespace (isolation()["proc_hidden"]).
+
+Residual risk, stated precisely: this is defence in depth inside one interpreter, not a proof.
+- A solution that reads the reporter thread's memory by a route that raises no audit event (a
+  memory-safety bug in CPython or in a C extension it can import, or an unaudited primitive this list
+  misses) can forge passes.
+- Where the sandbox could not hide /proc (no mount namespace), the /proc rule is a path check (any
+  "proc" component, or os.path.realpath landing in /proc) that a solution can mislead by
+  monkeypatching os.path's internals before opening /proc/self/mem.
+- On a free-threaded (no-GIL) Python >= 3.13 a racing thread could rebind the loop's `code` local
+  between its assignment and the exec call.
+- Assert-style tests are only as strong as their comparisons: a solution returning an object whose
+  __eq__ is always true, or patching the builtins the tests use, passes `assert f(x) == y` as far as
+  any harness can tell. Prefer tests that check types (`type(f(x)) is int and f(x) == y`) where it
+  matters, and read the generations when code rewards look too good.
+A correct solution that needs subprocesses, ctypes, tracing or gc introspection scores 0 here.
 """
 from __future__ import annotations
 
@@ -19,37 +66,173 @@ from textrl.rewards.registry import reward
 from textrl.rewards.sandbox import Limits, isolation, run_python
 
 _FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)```", re.DOTALL)
+_RESULT = re.compile(r"^PASS (\d{1,9}) ([0-9a-f]{32})$", re.MULTILINE)  # bounded: int() of 5000 digits raises
 
-HARNESS = '''
-import json, os, sys, traceback
+HARNESS = r"""
+import _thread, builtins, json, os, sys, types, warnings
+
+NONCES = "nonces.json"
+
+
+def reporter(frame, req_acquire, ack_release, out, ready, write=os.write, type=type, int=int,
+             len=len, set=set, BaseException=BaseException):
+    # Never calls solution code: every name it uses after the solution may have started is bound
+    # here, before. Its locals (the nonces) are reachable only through frames of this thread,
+    # which the audit hook refuses to hand out here.
+    lines = ()
+    try:
+        with open(NONCES, "rb") as f:
+            nonces = json.loads(f.read())
+        os.unlink(NONCES)
+        lines = tuple(("\nPASS %d %s\n" % (i, n)).encode() for i, n in enumerate(nonces))
+        del nonces
+        ready.append(_thread.get_ident())
+    finally:
+        ack_release()
+    if not lines:
+        return
+    req_acquire()  # calibration 1: a test that passes
+    passed_at = frame.f_lasti
+    ack_release()
+    req_acquire()  # calibration 2: a test that fails
+    failed_at = frame.f_lasti
+    ack_release()
+    if passed_at == failed_at:
+        return
+    revealed = set()
+    while True:
+        req_acquire()
+        at = frame.f_lasti
+        if at != passed_at and at != failed_at:
+            continue  # not woken by the harness after a test: ignore, and do not let it go on
+        try:
+            i = frame.f_locals["i"]
+            if at == passed_at and type(i) is int and 0 <= i < len(lines) and i not in revealed:
+                revealed.add(i)
+                write(out, lines[i])
+        except BaseException:
+            pass
+        try:
+            ack_release()
+        except BaseException:
+            pass
+
+
+def make_hook(reporter_ident, get_ident, realpath, isinstance=isinstance, str=str, bytes=bytes, any=any,
+              str_add=str.__add__, bytes_add=bytes.__add__, RuntimeError=RuntimeError,
+              PermissionError=PermissionError, ImportError=ImportError):
+    always = frozenset({
+        "sys._current_frames", "sys._current_exceptions", "gc.get_objects", "gc.get_referrers",
+        "gc.get_referents", "sys.settrace", "sys.setprofile", "sys._settraceallthreads",
+        "sys._setprofileallthreads", "sys.addaudithook", "code.__new__", "marshal.loads", "marshal.load",
+        "os.fork", "os.forkpty", "os.exec", "os.posix_spawn", "os.spawn", "os.system", "subprocess.Popen",
+        "sys.remote_exec"})
+    in_reporter = frozenset({"sys._getframe", "sys._getframemodulename", "object.__getattr__"})
+    modules = frozenset({"ctypes", "_ctypes", "_posixsubprocess", "subprocess", "_xxsubinterpreters",
+                         "_xxinterpchannels", "_xxinterpqueues", "_interpreters", "_interpchannels",
+                         "_interpqueues", "concurrent.interpreters", "_remote_debugging"})
+
+    def exact(value):
+        # a plain str / bytes copy, even of a subclass that overrides __eq__, __hash__, __radd__ or
+        # its string methods to lie to this hook
+        return str_add("", value) if isinstance(value, str) else bytes_add(b"", value).decode("utf-8", "replace")
+
+    def names_proc(path):
+        return "proc" in path.split("/") or any(real == "/proc" or real[:6] == "/proc/" for real in (
+            exact(realpath(path)),))
+
+    def hook(event, args):
+        if event in always or event[:7] == "ctypes.":
+            raise RuntimeError(event + " is not allowed in the code_execution sandbox")
+        if event == "import":
+            name = exact(args[0]) if isinstance(args[0], str) else ""
+            if name in modules or name.partition(".")[0] in modules or name[:5] == "_test":
+                raise ImportError("module " + name + " is not allowed in the code_execution sandbox")
+        elif event == "open" or event == "os.symlink":
+            # a fallback: the sandbox hides /proc behind an empty tmpfs where it can
+            path = args[0]
+            if isinstance(path, (str, bytes)) and names_proc(exact(path)):
+                raise PermissionError("/proc is not readable in the code_execution sandbox")
+        if event in in_reporter and get_ident() == reporter_ident:
+            raise RuntimeError(event + " is not allowed in the reporter thread")
+
+    return hook
+
+
+# The loop that runs the solution's code. Everything it calls and the tests it runs are constants
+# of its code object (placeholders replaced below), not locals or globals: on Python >= 3.13,
+# frame.f_locals writes through (PEP 667), and a solution could otherwise rebind `exec` in this
+# frame. Its only locals are i and code, assigned from the constant tuple at each iteration.
+LOOP = '''
+def loop():
+    "@START@"("@GETFRAME@"())
+    for i, code in ("@PAIRS@",):
+        try:
+            "@EXEC@"(code, "@SCOPE@")
+        except ("@BASE@",):
+            "@REQ@"()
+            "@ACK@"()  # the failed-test position
+        else:
+            "@REQ@"()
+            "@ACK@"()  # the passed-test position
+    "@EXIT@"(0)
+'''
+
+
+def run(pairs, scope):
+    req, ack, ready = _thread.allocate_lock(), _thread.allocate_lock(), []
+    req.acquire()
+    ack.acquire()
+
+    def start(frame):
+        out = os.dup(1)
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        os.close(null)
+        _thread.start_new_thread(reporter, (frame, req.acquire, ack.release, out, ready))
+        ack.acquire()  # the reporter has read and deleted the nonces
+        if not ready:
+            os._exit(3)
+        sys.dont_write_bytecode = True
+        sys.pycache_prefix = os.path.join(os.getcwd(), ".no-pycache")  # imports compile from source
+        sys.addaudithook(make_hook(ready.pop(), _thread.get_ident, os.path.realpath))
+
+    constants = {"@START@": start, "@GETFRAME@": sys._getframe, ("@PAIRS@",): pairs, "@EXEC@": exec,
+                 "@SCOPE@": scope, ("@BASE@",): (BaseException,), "@REQ@": req.release,
+                 "@ACK@": ack.acquire, "@EXIT@": os._exit}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "'str' object is not callable": it will not be a str
+        namespace = {}
+        exec(compile(LOOP, "harness-loop", "exec"), namespace)
+    code = namespace["loop"].__code__
+    code = code.replace(co_consts=tuple(constants.get(c, c) if type(c) in (str, tuple) else c
+                                        for c in code.co_consts))
+    types.FunctionType(code, {})()
+
 
 def main():
-    token = sys.stdin.readline().strip()
-    def say(line):
-        os.write(1, ("\\n" + token + " " + line + "\\n").encode())
     with open("tests.json") as f:
         tests = json.load(f)
     with open("solution.py") as f:
         source = f.read()
-    scope = {"__name__": "solution"}
+    codes = []
     try:
-        exec(compile(source, "solution.py", "exec"), scope)
+        codes.append((-3, compile(source, "solution.py", "exec")))
     except BaseException:
-        traceback.print_exc()
-        say("LOAD-FAILED")
-        return
+        os._exit(2)
     for i, test in enumerate(tests):
         try:
-            exec(compile(test, "test_%d" % i, "exec"), scope)
-            say("PASS %d" % i)
+            codes.append((i, compile(test, "test_%d" % i, "exec")))
         except BaseException:
-            traceback.print_exc()
-            say("FAIL %d" % i)
+            pass  # a test that does not compile never passes
+    calibration = ((-2, compile("pass", "calibration", "exec")),
+                   (-1, compile("raise AssertionError", "calibration", "exec")))
+    run(calibration + tuple(codes), {"__name__": "solution", "__builtins__": builtins})
+
 
 main()
-sys.stdout.flush()
-os._exit(0)
-'''
+"""
 
 
 def extract_code(completion: str) -> str:
@@ -62,11 +245,14 @@ def extract_code(completion: str) -> str:
 
 
 def run_tests(code: str, tests: list[str], limits: Limits = Limits()) -> int:
-    """Number of tests passed; a test that did not report before a timeout or crash has failed."""
-    token = secrets.token_hex(16)
-    result = run_python({"solution.py": code, "tests.json": json.dumps(tests), "harness.py": HARNESS},
-                        "harness.py", stdin=token + "\n", limits=limits)
-    return len(set(re.findall(rf"^{token} PASS (\d+)$", result.stdout, re.MULTILINE)))
+    """Number of tests passed; a test that did not report before a timeout or crash has failed.
+    Only a line with test i's own nonce counts, and only for i in range(len(tests))."""
+    nonces = [secrets.token_hex(16) for _ in tests]
+    result = run_python({"solution.py": code, "tests.json": json.dumps(tests), "harness.py": HARNESS,
+                         "nonces.json": json.dumps(nonces)}, "harness.py", limits=limits)
+    passed = {int(i) for i, nonce in _RESULT.findall(result.stdout)
+              if int(i) < len(tests) and secrets.compare_digest(nonce, nonces[int(i)])}
+    return len(passed)
 
 
 @functools.lru_cache(maxsize=1)

@@ -19,28 +19,50 @@ _HASHES = re.compile(r"####\s*(.+)")
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?|-?\.\d+")
 
 
-def _braced(text: str, start: int) -> tuple[str, int] | None:
-    """Contents of the {...} group opening at text[start], honouring nesting."""
-    if start >= len(text) or text[start] != "{":
-        return None
-    depth = 0
-    for i in range(start, len(text)):
-        depth += {"{": 1, "}": -1}.get(text[i], 0)
-        if depth == 0:
-            return text[start + 1:i], i + 1
-    return None
+_BOXED = re.compile(r"\\(?:boxed|fbox)\s*")
+_BARE = re.compile(r"[^\s$]+")
+_BRACE = re.compile(r"[{}]")
+# Text longer than this is not read as a number (safe_eval refuses long expressions anyway), so a
+# degenerate completion costs linear time, never more.
+MAX_NUMBER_TEXT = 2000
+
+
+def _closing_braces(text: str) -> dict[int, int]:
+    """{index of "{": index of its matching "}"} for every balanced group, in one pass."""
+    stack: list[int] = []
+    pairs: dict[int, int] = {}
+    for m in _BRACE.finditer(text):
+        if m.group() == "{":
+            stack.append(m.start())
+        elif stack:
+            pairs[stack.pop()] = m.start()
+    return pairs
 
 
 def last_boxed(text: str) -> str | None:
-    found = None
-    for m in re.finditer(r"\\(?:boxed|fbox)\s*", text):
-        group = _braced(text, m.end())
-        if group is not None:
-            found = group[0]
-        else:  # "\boxed 5"
-            bare = re.match(r"[^\s$]+", text[m.end():])
-            found = bare.group(0) if bare else found
-    return found
+    """Contents of the last \\boxed{...} / \\fbox{...} (nested braces) that has any, else of a bare
+    "\\boxed 5" (or unclosed group); linear in the length of the text however degenerate it is."""
+    closing = None
+    for m in reversed(list(_BOXED.finditer(text))):  # the last one with a value wins
+        start = m.end()
+        if text.startswith("{", start):
+            if closing is None:
+                closing = _closing_braces(text)
+            end = closing.get(start)
+            if end is not None:
+                return text[start + 1:end]
+        bare = _BARE.match(text, start)  # "\boxed 5" (or an unclosed group)
+        if bare:
+            return bare.group(0)
+    return None
+
+
+def _strip_trailing_dots(s: str) -> str:
+    """s without trailing dots and whitespace (a regex like [.\\s]+$ is quadratic on long runs)."""
+    end = len(s)
+    while end and (s[end - 1] == "." or s[end - 1].isspace()):
+        end -= 1
+    return s[:end]
 
 
 def extract_answer(text: str, *, strict: bool = False) -> str | None:
@@ -52,7 +74,7 @@ def extract_answer(text: str, *, strict: bool = False) -> str | None:
         matches = pattern.findall(text)
         if matches:
             answer = matches[-1].strip().splitlines()[0] if matches[-1].strip() else ""
-            answer = re.sub(r"[.\s]+$", "", answer)
+            answer = _strip_trailing_dots(answer)
             if answer:
                 return answer
     numbers = _NUMBER.findall(text)
@@ -79,16 +101,21 @@ def _latex_to_expr(s: str) -> str:
 
 
 def to_number(text: Any) -> float | None:
+    """The value of a number or simple LaTeX expression as a finite float; None for anything else,
+    including values too large for a float (e.g. 999999999999^{64}): never raises."""
     if isinstance(text, bool):
         return None
-    if isinstance(text, (int, float)):
-        return float(text) if math.isfinite(text) else None
     try:
-        value = evaluate(_latex_to_expr(str(text)), ops=frozenset("+-*/^"),
-                         names={"pi": math.pi}, functions={"sqrt": math.sqrt})
-    except (UnsafeExpression, ZeroDivisionError, OverflowError):
-        return None
-    value = float(value)
+        if isinstance(text, (int, float)):
+            value = float(text)
+        else:
+            text = str(text)
+            if len(text) > MAX_NUMBER_TEXT:
+                return None
+            value = float(evaluate(_latex_to_expr(text), ops=frozenset("+-*/^"),
+                                   names={"pi": math.pi}, functions={"sqrt": math.sqrt}))
+    except (UnsafeExpression, ArithmeticError, ValueError, TypeError, RecursionError, MemoryError):
+        return None  # OverflowError and ZeroDivisionError are ArithmeticErrors
     return value if math.isfinite(value) else None
 
 
@@ -99,6 +126,8 @@ def _normalise_text(s: Any) -> str:
 
 
 def answers_match(predicted: Any, expected: Any, *, rel_tol: float = 1e-6) -> bool:
+    """Numerically equal when both sides are numbers, else equal as normalised text. A predicted
+    answer that is not a usable number (too large, malformed) simply does not match a number."""
     a, b = to_number(predicted), to_number(expected)
     if a is not None and b is not None:
         return math.isclose(a, b, rel_tol=rel_tol, abs_tol=1e-9)

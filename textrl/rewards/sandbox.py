@@ -3,10 +3,14 @@
 Enforced: wall-clock timeout (kill of the whole process group), RLIMIT_CPU / AS / NPROC / FSIZE /
 NOFILE / CORE, its own temporary directory as cwd, an empty environment, and, where the OS allows
 (see `isolation()`): a new network namespace (no network), a new PID namespace (every process it
-forks dies with it), private tmpfs over /tmp, /var/tmp and /dev/shm, and — when textrl runs as
-root — an unprivileged throwaway uid, without which root could write anywhere and the kernel would
-not enforce RLIMIT_NPROC. When not root, the program runs as the calling user: its files are not
-protected beyond the cwd convention, and `isolation()` says so.
+forks dies with it), and a private mount namespace in which /tmp, /var/tmp and /dev/shm are private
+tmpfs, every other inherited mount is remounted read-only (so only the working directory and the
+private tmpfs are writable) and /proc is an empty read-only tmpfs (no /proc/self/mem, no other
+processes' fds). When textrl runs as root the program also gets an unprivileged throwaway uid,
+without which the kernel would not enforce RLIMIT_NPROC. When not root, the mount namespace comes
+from a user namespace, and the read-only remounts are what protect the caller's files: the program
+runs as the calling user, so where neither a user namespace nor a throwaway uid is available its
+files are not protected at all, and `isolation()["not_enforced"]` says so.
 """
 from __future__ import annotations
 
@@ -127,6 +131,9 @@ def run_python(files: dict[str, str], main: str, *, stdin: str = "", limits: Lim
     if root:
         for p in [work, *work.iterdir()]:
             os.chown(p, uid, uid)
+        # the throwaway uid must traverse the box to reach work/ (under /tmp the launcher rebuilds
+        # the path on a tmpfs, elsewhere it is this directory); its other files stay 0600
+        box.chmod(0o711)
     work.chmod(0o700)
     report_r, report_w = os.pipe()
     cfg = {"report_fd": report_w, "uid": uid, "rlimits": _rlimits(limits, root),
@@ -134,7 +141,9 @@ def run_python(files: dict[str, str], main: str, *, stdin: str = "", limits: Lim
     start = time.monotonic()
     timed_out = False
     try:
-        with open(box / "stdout", "w+b") as out, open(box / "stderr", "w+b") as err, \
+        # write-only for the program: it cannot read back what it (or its grader) wrote there
+        with open(os.open(box / "stdout", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out, \
+                open(os.open(box / "stderr", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as err, \
                 tempfile.TemporaryFile() as inp:
             inp.write(stdin.encode())
             inp.seek(0)
@@ -163,8 +172,7 @@ def run_python(files: dict[str, str], main: str, *, stdin: str = "", limits: Lim
                         pass
                 if root:
                     _kill_uid(uid)
-            out.seek(0)
-            err.seek(0)
+        with open(box / "stdout", "rb") as out, open(box / "stderr", "rb") as err:
             stdout = out.read(limits.output_bytes).decode(errors="replace")
             stderr = err.read(limits.output_bytes).decode(errors="replace")
     finally:
@@ -180,18 +188,24 @@ def run_python(files: dict[str, str], main: str, *, stdin: str = "", limits: Lim
 
 @functools.lru_cache(maxsize=1)
 def isolation() -> dict:
-    """What this machine enforces, probed once: {"network": bool, "pid_namespace": bool,
-    "private_tmp": bool, "unprivileged_uid": bool, "nproc_limit": bool, "not_enforced": [...]}."""
+    """What this machine enforces, probed once: {"network", "pid_namespace", "private_tmp",
+    "unprivileged_uid", "readonly_fs", "proc_hidden", "file_protection", "rlimits", "nproc_limit":
+    bool, "not_enforced": [what is missing, in words]}. file_protection: the program cannot write
+    or delete files outside its working directory (a throwaway uid, or read-only mounts)."""
     r = run_python({"probe.py": "print('ok')"}, "probe.py", limits=Limits(wall_s=10))
     e = r.enforced
     root = os.geteuid() == 0
     facts = {"network": bool(e.get("net")), "pid_namespace": bool(e.get("pid")),
              "private_tmp": "/tmp" in e.get("tmpfs", []), "unprivileged_uid": root and e.get("uid", 0) != 0,
+             "readonly_fs": bool(e.get("readonly")), "proc_hidden": bool(e.get("proc_hidden")),
              "rlimits": bool(e.get("rlimits"))}
+    facts["file_protection"] = facts["unprivileged_uid"] or facts["readonly_fs"]
     facts["nproc_limit"] = facts["rlimits"] and (not root or facts["unprivileged_uid"])
     notes = {"network": "network access (no network namespace allowed here)",
              "pid_namespace": "cleanup of processes that leave the process group (no PID namespace)",
              "private_tmp": "writes to /tmp, /var/tmp, /dev/shm (no private mount namespace)",
-             "unprivileged_uid": "file-system protection beyond the working directory (runs as the calling user)"}
+             "file_protection": "file-system protection beyond the working directory (runs as the calling "
+                                "user without read-only mounts: it can write and delete the user's files)",
+             "proc_hidden": "hiding /proc (the program can read its own memory and see other processes)"}
     facts["not_enforced"] = [msg for k, msg in notes.items() if not facts[k]]
     return facts

@@ -3,9 +3,16 @@ untrusted program. Kept free of textrl imports so it starts in milliseconds.
 
 argv[1] is a JSON config from textrl.rewards.sandbox. The launcher writes a JSON report of what it
 managed to enforce to the file descriptor cfg["report_fd"], then execs cfg["argv"] with an empty
-environment. Order matters: namespaces while still privileged, then the fork that makes the program
-PID 1 of its own PID namespace (its death kills every process it started), then rlimits, then the
-drop to an unprivileged uid (root's RLIMIT_NPROC is not enforced by the kernel).
+environment. Order matters: namespaces while still privileged, then the file system (private tmpfs
+over the world-writable places, the working directory bound back writable, every inherited mount
+remounted read-only in this private mount namespace, an empty read-only /proc), then the fork that
+makes the program PID 1 of its own PID namespace (its death kills every process it started), then
+rlimits, then the drop to an unprivileged uid (root's RLIMIT_NPROC is not enforced by the kernel).
+
+The read-only remounts are bind remounts (MS_REMOUNT | MS_BIND) of this namespace's copies of the
+mounts, after the whole tree was made MS_PRIVATE: the host's mounts never change. They work without
+root inside the user namespace the non-root path creates, which is what protects the caller's files
+when there is no throwaway uid to run as.
 """
 import ctypes
 import json
@@ -14,13 +21,16 @@ import resource
 import sys
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
-MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 4096, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
+MS_NOATIME, MS_NODIRATIME, MS_RELATIME, MS_STRICTATIME = 1024, 2048, 1 << 21, 1 << 24
+ST_RDONLY, ST_NOSUID, ST_NODEV, ST_NOEXEC, ST_NOATIME, ST_NODIRATIME, ST_RELATIME = 1, 2, 4, 8, 1024, 2048, 4096
 MNT_DETACH = 2
 REFUSED = 97  # exit status when a required protection could not be put in place
 
 cfg = json.loads(sys.argv[1])
 libc = ctypes.CDLL(None, use_errno=True)
-report = {"net": False, "pid": False, "tmpfs": [], "uid": os.getuid(), "rlimits": False}
+report = {"net": False, "pid": False, "tmpfs": [], "uid": os.getuid(), "rlimits": False,
+          "readonly": False, "readonly_failed": [], "proc_hidden": False}
 
 
 def fail(msg):
@@ -44,31 +54,105 @@ def map_own_ids(uid, gid):
         os.close(fd)
 
 
+def mount_points():
+    """Mount points of this mount namespace, in /proc/self/mountinfo order (octal escapes decoded)."""
+    points = []
+    with open("/proc/self/mountinfo", "rb") as f:
+        for line in f.read().decode("utf-8", "surrogateescape").splitlines():
+            field = line.split(" ")[4]
+            out, i = [], 0
+            while i < len(field):
+                if field[i] == "\\" and field[i + 1:i + 4].isdigit():
+                    out.append(chr(int(field[i + 1:i + 4], 8)))
+                    i += 4
+                else:
+                    out.append(field[i])
+                    i += 1
+            points.append("".join(out))
+    return points
+
+
+def kept_flags(path):
+    """The flags a bind remount must repeat (the kernel refuses to clear locked ones)."""
+    f = os.statvfs(path).f_flag
+    flags = 0
+    for st, ms in ((ST_NOSUID, MS_NOSUID), (ST_NODEV, MS_NODEV), (ST_NOEXEC, MS_NOEXEC),
+                   (ST_NODIRATIME, MS_NODIRATIME)):
+        if f & st:
+            flags |= ms
+    if f & ST_NOATIME:
+        flags |= MS_NOATIME
+    elif f & ST_RELATIME:
+        flags |= MS_RELATIME
+    else:
+        flags |= MS_STRICTATIME
+    return flags, bool(f & ST_RDONLY)
+
+
+def covered(path, tops):
+    return any(path == t or path.startswith(t.rstrip("/") + "/") for t in tops)
+
+
+def protect_files():
+    """Private tmpfs over /tmp, /var/tmp, /dev/shm; the working directory bound back writable; every
+    inherited mount read-only; an empty read-only tmpfs over /proc. Called in a private mount
+    namespace; each step reports what it achieved."""
+    # world-writable places get a throwaway tmpfs; the working directory (which may live in
+    # /tmp) is bind-mounted back at its own path from a descriptor opened before the masking
+    cwd, cwd_fd = os.getcwd(), os.open(".", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        inherited = mount_points()
+    except OSError:
+        inherited = None
+    for d in ("/tmp", "/var/tmp", "/dev/shm"):
+        if os.path.isdir(d) and libc.mount(b"tmpfs", d.encode(), b"tmpfs", MS_NOSUID | MS_NODEV,
+                                           b"size=16m,mode=1777") == 0:
+            report["tmpfs"].append(d)
+    hidden = covered(cwd, report["tmpfs"])
+    try:
+        os.makedirs(cwd, exist_ok=True)
+        # always a mount of its own (also when still visible), so it stays writable below
+        bound = libc.mount(f"/proc/self/fd/{cwd_fd}".encode(), cwd.encode(), None, MS_BIND, None) == 0
+    except OSError:
+        bound = False
+    if not bound and hidden:
+        for d in report["tmpfs"]:  # cannot keep both: keep the working directory reachable
+            libc.umount2(d.encode(), MNT_DETACH)
+        report["tmpfs"] = []
+    os.chdir(cwd)
+    os.close(cwd_fd)
+    if bound and inherited is not None:
+        ours = report["tmpfs"] + [cwd]
+        failed = []
+        for point in dict.fromkeys(inherited):  # each path once; a remount hits the top mount there
+            if covered(point, ours):
+                continue  # one of ours, or hidden under a private tmpfs: not reachable anyway
+            try:
+                flags, already = kept_flags(point)
+            except (FileNotFoundError, PermissionError):
+                continue  # gone, or somewhere this user (and so the program) cannot reach
+            except OSError:
+                failed.append(point)
+                continue
+            if already:
+                continue
+            if libc.mount(None, point.encode(), None, MS_REMOUNT | MS_BIND | MS_RDONLY | flags, None) != 0:
+                failed.append(point)
+        report["readonly_failed"] = failed
+        report["readonly"] = not failed
+    if os.path.isdir("/proc") and libc.mount(b"tmpfs", b"/proc", b"tmpfs",
+                                             MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                                             b"size=4k,mode=555") == 0:
+        report["proc_hidden"] = True
+
+
 outer_ids = os.getuid(), os.getgid()  # before unshare: inside a new user namespace they read 65534
 if unshare(base if root else base | CLONE_NEWUSER):
     report["net"] = report["pid"] = True
     if not root:
         map_own_ids(*outer_ids)
     if libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) == 0:
-        # world-writable places get a throwaway tmpfs; the working directory (which may live in
-        # /tmp) is bind-mounted back at its own path from a descriptor opened before the masking
-        cwd, cwd_fd = os.getcwd(), os.open(".", os.O_RDONLY | os.O_DIRECTORY)
-        for d in ("/tmp", "/var/tmp", "/dev/shm"):
-            if os.path.isdir(d) and libc.mount(b"tmpfs", d.encode(), b"tmpfs", MS_NOSUID | MS_NODEV,
-                                               b"size=16m,mode=1777") == 0:
-                report["tmpfs"].append(d)
-        if not os.path.isdir(cwd):
-            try:
-                os.makedirs(cwd)
-                bound = libc.mount(f"/proc/self/fd/{cwd_fd}".encode(), cwd.encode(), None, MS_BIND, None) == 0
-            except OSError:
-                bound = False
-            if not bound:
-                for d in report["tmpfs"]:  # cannot keep both: keep the working directory reachable
-                    libc.umount2(d.encode(), MNT_DETACH)
-                report["tmpfs"] = []
-        os.chdir(cwd)
-        os.close(cwd_fd)
+        protect_files()
 elif unshare(CLONE_NEWNET if root else CLONE_NEWNET | CLONE_NEWUSER):
     report["net"] = True
 

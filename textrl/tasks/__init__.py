@@ -2,7 +2,8 @@
 
 `get_task(name, **params)` builds one by name (arithmetic, countdown, sentiment, boxed_math, code) or
 from "package.module:function" returning a Task. Task modules are imported lazily so that naming one
-task never pays for the others.
+task never pays for the others. `build_task(task_config)` is what a run trains on: the task plus the
+weighted rewards its config adds (task.rewards / task.reward_params, see textrl.tasks.rewarded).
 """
 from __future__ import annotations
 
@@ -54,4 +55,18 @@ def _custom(spec: str, params: dict) -> Task:
     return task
 
 
-__all__ = ["Example", "Score", "Task", "get_task", "make_score"]
+def build_task(task_config) -> Task:
+    """get_task(task_config.name, **task_config.params), with task_config.rewards added to its score."""
+    from textrl.tasks.rewarded import build_task as build
+
+    return build(task_config)
+
+
+def with_rewards(task: Task, rewards, params=None) -> Task:
+    """`task` with weighted registered rewards added to its score (correctness stays the task's)."""
+    from textrl.tasks.rewarded import with_rewards as add
+
+    return add(task, rewards, params)
+
+
+__all__ = ["Example", "Score", "Task", "build_task", "get_task", "make_score", "with_rewards"]
