@@ -61,6 +61,7 @@ class MLXEngine:
         self.pad_id = tokenizer.pad_token_id if getattr(tokenizer, "pad_token_id", None) is not None else 0
         self._grads = None
         self._grad_fns: dict[tuple, Any] = {}
+        self._update: tuple[Any, Any] = (None, None)  # (optimizer state it was compiled for, fn)
 
     # ------------------------------------------------------------------ prompts and sampling
 
@@ -179,7 +180,16 @@ class MLXEngine:
                 logp, ent = logprobs_and_entropy(model(tokens[:, :-1]), tokens[:, 1:], spec.temperature, need_entropy)
                 return policy_loss(logp, old, adv, weights, mask, spec, entropy=ent, ref_logp=ref)
 
-            self._grad_fns[key] = nn.value_and_grad(self.model, loss_fn)
+            value_and_grad = nn.value_and_grad(self.model, loss_fn)
+
+            def step(tokens, old, adv, weights, mask, *ref):
+                return value_and_grad(self.model, tokens, old, adv, weights, mask, ref[0] if ref else None)
+
+            # Compiled: one fused graph per micro-batch shape (traced once per shape, then reused). The
+            # model's parameters are inputs, not baked-in constants, so updated weights are picked up;
+            # gradients are bit-identical to the eager ones, with far fewer op dispatches.
+            state = self.model.state
+            self._grad_fns[key] = mx.compile(step, inputs=state, outputs=state)
         return self._grad_fns[key]
 
     def reference_logprobs(self, tokens: mx.array, temperature: float) -> mx.array:
@@ -198,7 +208,8 @@ class MLXEngine:
         for part in self._chunks(n_rows, width):
             mb = {k: v[part] for k, v in batch.items()}
             ref = self.reference_logprobs(mb["tokens"], loss.temperature) if with_ref else None
-            (value, stats), g = grad_fn(self.model, mb["tokens"], mb["old"], mb["adv"], mb["weights"], mb["mask"], ref)
+            args = (mb["tokens"], mb["old"], mb["adv"], mb["weights"], mb["mask"]) + ((ref,) if with_ref else ())
+            (value, stats), g = grad_fn(*args)
             grads = g if grads is None else tree_map(mx.add, grads, g)
             mx.eval(value, stats, grads)
             total_loss += value.item()
@@ -215,16 +226,33 @@ class MLXEngine:
     def optim_step(self, lr: float) -> dict[str, float]:
         if self._grads is None:
             raise RuntimeError("optim_step without a preceding forward_backward")
-        grads = self._grads
-        if self.grad_clip:
-            grads, norm = optim.clip_grad_norm(grads, self.grad_clip)
-        else:
-            norm = mx.sqrt(sum((g.astype(mx.float32) ** 2).sum() for _, g in tree_flatten(grads)))
+        self.optimizer.init(self.model.trainable_parameters())  # no-op once the state exists
         self.optimizer.learning_rate = mx.array(lr, dtype=mx.float32)
-        self.optimizer.update(self.model, grads)
+        norm = self._update_fn()(self._grads)
         mx.eval(self.model.parameters(), self.optimizer.state, norm)
         self._grads = None
         return {"grad_norm": norm.item(), "lr": lr}
+
+    def _update_fn(self):
+        """Compiled gradient clipping + AdamW (hundreds of small ops fused into a few kernels).
+
+        The model's and the optimizer's state are the compiled function's inputs and outputs; it is
+        rebuilt when the optimizer's state object is replaced (load_state)."""
+        opt_state = self.optimizer.state
+        if self._update[0] is not opt_state:
+            grad_clip = self.grad_clip
+
+            def update(grads):
+                if grad_clip:
+                    grads, norm = optim.clip_grad_norm(grads, grad_clip)
+                else:
+                    norm = mx.sqrt(sum((g.astype(mx.float32) ** 2).sum() for _, g in tree_flatten(grads)))
+                self.optimizer.update(self.model, grads)
+                return norm
+
+            state = [self.model.state, opt_state]
+            self._update = (opt_state, mx.compile(update, inputs=state, outputs=state))
+        return self._update[1]
 
     def token_logprobs(self, datums: list[Datum], temperature: float = 1.0) -> list[list[float]]:
         """Teacher-forced log-probs of each datum's completion tokens under the current policy."""
