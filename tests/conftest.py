@@ -61,3 +61,32 @@ def tiny_run_config(tiny_model_dir) -> dict:
         "sampling": {"temperature": 1.0, "max_tokens": 4},
         "eval": {"k": 2},
     })
+
+
+@pytest.fixture
+def crash_after_checkpoint(monkeypatch):
+    """crash_after_checkpoint(step): the next training raises KeyboardInterrupt right after saving `step`."""
+    from textrl.checkpoint import Checkpoints
+
+    save = Checkpoints.save
+
+    def arm(step: int) -> None:
+        def save_then_crash(self, state, write_files):
+            save(self, state, write_files)
+            if state["step"] == step:
+                raise KeyboardInterrupt
+
+        monkeypatch.setattr(Checkpoints, "save", save_then_crash)
+
+    return arm
+
+
+@pytest.fixture
+def clean_reward_registry():
+    """Rewards a test registers are forgotten after it."""
+    from textrl.rewards.registry import _REGISTRY
+
+    before = dict(_REGISTRY)
+    yield
+    _REGISTRY.clear()
+    _REGISTRY.update(before)

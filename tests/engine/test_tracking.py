@@ -7,7 +7,6 @@ import sys
 
 import pytest
 
-from textrl.checkpoint import Checkpoints
 from textrl.config import load_run_config
 from textrl.io import read_json
 from textrl.trainer import train
@@ -21,19 +20,12 @@ def test_disabled_mode_never_imports_wandb(tmp_path, tiny_run_config, monkeypatc
 
 
 @pytest.mark.skipif(importlib.util.find_spec("wandb") is None, reason="wandb not installed")
-def test_offline_run_resumes_with_its_stored_id(tmp_path, tiny_run_config, monkeypatch):
+def test_offline_run_resumes_with_its_stored_id(tmp_path, tiny_run_config, monkeypatch, crash_after_checkpoint):
     monkeypatch.setenv("WANDB_SILENT", "true")
     data = dict(tiny_run_config, wandb={"mode": "offline", "project": "textrl-tests"},
                 train={**tiny_run_config["train"], "steps": 2, "checkpoint_every": 1})
     cfg = load_run_config(data)
-    save = Checkpoints.save
-
-    def save_then_crash(self, state, write_files):
-        save(self, state, write_files)
-        if state["step"] == 1:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(Checkpoints, "save", save_then_crash)
+    crash_after_checkpoint(1)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path, log=lambda *_: None, progress=False)
     first_id = read_json(tmp_path / "checkpoint" / "state.json")["wandb_run_id"]

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from textrl.checkpoint import Checkpoints
 from textrl.config import load_run_config
 from textrl.io import read_json, read_jsonl
 from textrl.trainer import prompts_for_step, strip_timing, train
@@ -145,7 +144,8 @@ def test_eval_and_summary_files(tmp_path, tiny_run_config):
     {"train": {"lora": {"rank": 4, "scale": 10.0, "layers": 2}, "lr_schedule": "warmup", "warmup_steps": 2}},
     {"advantage": {"preset": "full"}},
 ])
-def test_loss_and_model_variants_train_and_resume_exactly(tmp_path, tiny_run_config, variant, monkeypatch):
+def test_loss_and_model_variants_train_and_resume_exactly(tmp_path, tiny_run_config, variant, monkeypatch,
+                                                         crash_after_checkpoint):
     data = dict(tiny_run_config)
     for section, values in variant.items():
         data[section] = {**data.get(section, {}), **values} if section != "advantage" else values
@@ -164,14 +164,7 @@ def test_loss_and_model_variants_train_and_resume_exactly(tmp_path, tiny_run_con
         assert rows[0]["sepa_lambda"] is not None and rows[0]["planning_token_frac"] is not None
 
     # crash right after the step-1 checkpoint, rerun: adapters, optimizer and controller state restore exactly
-    save = Checkpoints.save
-
-    def save_then_crash(self, state, write_files):
-        save(self, state, write_files)
-        if state["step"] == 1:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(Checkpoints, "save", save_then_crash)
+    crash_after_checkpoint(1)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "b", log=quiet, progress=False)
     monkeypatch.undo()

@@ -8,15 +8,9 @@ import pytest
 from textrl.errors import ConfigError
 from textrl.rewards import (RewardError, combine, get_reward, known_rewards, resolve_reward, reward,
                             score_batch, verifier)
-from textrl.rewards.registry import _REGISTRY
 
 
-@pytest.fixture(autouse=True)
-def _clean_registry():
-    before = dict(_REGISTRY)
-    yield
-    _REGISTRY.clear()
-    _REGISTRY.update(before)
+pytestmark = pytest.mark.usefixtures("clean_reward_registry")
 
 
 def test_decorator_bare_and_named_keeps_function_callable():

@@ -8,16 +8,10 @@ import pytest
 
 from textrl.config import TaskConfig, load_run_config
 from textrl.errors import ConfigError
-from textrl.rewards.registry import _REGISTRY
 from textrl.tasks import Example, Task, build_task, get_task, with_rewards
 
 
-@pytest.fixture(autouse=True)
-def _clean_registry():
-    before = dict(_REGISTRY)
-    yield
-    _REGISTRY.clear()
-    _REGISTRY.update(before)
+pytestmark = pytest.mark.usefixtures("clean_reward_registry")
 
 
 def examples(n=2):
