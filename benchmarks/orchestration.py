@@ -1,6 +1,6 @@
 """Orchestration cost: planning a 1,000-run campaign, and Snakemake's overhead per job on the smoke campaign.
 
-    .venv/bin/python benchmarks/orchestration.py [--seeds 50] [--repeats 3] [--cores 1] [--skip-smoke]
+    .venv/bin/python benchmarks/orchestration.py [--seeds 50] [--repeats 3] [--cores 1] [--skip-smoke] [--campaign SPEC]
 
 Prints one JSON object with two parts.
 
@@ -159,11 +159,11 @@ def command_of(argv: list[str]) -> str | None:
     return None
 
 
-def smoke_benchmark(tmp: Path, cores: int) -> dict:
+def smoke_benchmark(tmp: Path, cores: int, campaign: Path) -> dict:
     from textrl.campaign import load_spec
 
-    spec_path = tmp / "smoke.yaml"
-    shutil.copy(REPO / "campaigns/smoke.yaml", spec_path)
+    spec_path = tmp / campaign.name
+    shutil.copy(campaign, spec_path)
     task = load_spec(spec_path).task
     base_s, _, _ = timed([str(PYTHON), "-m", "textrl", "base-model", "--task", task.name, "--params",
                           json.dumps(task.params), "--split-seed", str(task.split_seed),
@@ -197,6 +197,7 @@ def smoke_benchmark(tmp: Path, cores: int) -> dict:
     overhead, between = wall - busy, (last - first) - busy
     log = next(iter(sorted((tmp / ".snakemake" / "log").glob("*.snakemake.log"))), None)
     return {
+        "campaign": str(campaign.relative_to(REPO) if campaign.is_relative_to(REPO) else campaign),
         "cores": cores, "base_model_prebuild_s": round(base_s, 1),
         "snakemake_wall_s": round(wall, 2), "snakemake_cpu_s": round(cpu, 2),
         "snakemake_jobs": job_count(log.read_text()) if log else -1, "cli_processes": len(jobs),
@@ -230,6 +231,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="repeats of the dry run and `textrl plan` (default 3)")
     ap.add_argument("--cores", type=int, default=1, help="--cores of the timed smoke campaign (default 1)")
     ap.add_argument("--skip-smoke", action="store_true", help="only the 1,000-run planning part")
+    ap.add_argument("--campaign", type=Path, default=REPO / "campaigns/smoke.yaml",
+                    help="spec whose overhead is measured (default campaigns/smoke.yaml; campaigns/ab.yaml: minutes-long jobs)")
     args = ap.parse_args()
     sys.path.insert(0, str(REPO))
     result = {"benchmark": "orchestration", "load_avg_1m_before": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
@@ -239,7 +242,7 @@ def main() -> None:
             (Path(tmp) / part).mkdir()
         result["plan_1000_runs"] = plan_benchmark(Path(tmp) / "plan", args.seeds, args.repeats)
         if not args.skip_smoke:
-            result["smoke_overhead"] = smoke_benchmark(Path(tmp) / "smoke", args.cores)
+            result["smoke_overhead"] = smoke_benchmark(Path(tmp) / "smoke", args.cores, args.campaign.resolve())
     result["load_avg_1m_after"] = round(os.getloadavg()[0], 2)
     print(json.dumps(result, indent=2))
 

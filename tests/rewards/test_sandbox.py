@@ -34,17 +34,33 @@ def needs_file_protection():
                     + "; ".join(isolation()["not_enforced"]))
 
 
+def _make_decoy(parent: Path) -> Path | None:
+    try:
+        root = Path(tempfile.mkdtemp(prefix=".sandbox-decoy-", dir=parent))
+    except OSError:
+        return None
+    root.chmod(0o755)  # visible to the sandbox's uid, like a checkout
+    (root / "textrl" / "rewards").mkdir(parents=True)
+    (root / "textrl" / "rewards" / "sandbox.py").write_text("# decoy\n")
+    (root / "sentinel").write_text("keep me")
+    if score("", [f"import os\nassert os.path.exists({str(root / 'sentinel')!r})"])["reward"] == 1.0:
+        return root
+    shutil.rmtree(root, ignore_errors=True)  # hidden from the sandbox (e.g. under /tmp): it would prove nothing
+    return None
+
+
 @pytest.fixture
 def decoy():
     """A directory shaped like a checkout, owned by the test and removed afterwards: what hostile
-    code tries to damage instead of the real repository. It lives beside this file because the
-    sandbox hides /tmp, where a decoy would be out of reach and prove nothing."""
-    root = Path(tempfile.mkdtemp(prefix=".sandbox-decoy-", dir=Path(__file__).parent))
-    root.chmod(0o755)  # visible to the sandbox's uid, like a checkout
+    code tries to damage instead of the real repository. It must be visible from inside the sandbox,
+    which hides /tmp: beside this file when the checkout is elsewhere, else in another shared place."""
+    for parent in (Path(__file__).parent, Path("/opt"), Path("/srv"), Path.home()):
+        root = _make_decoy(parent)
+        if root is not None:
+            break
+    else:
+        pytest.skip("no directory both this test and the sandbox can see for a decoy")
     try:
-        (root / "textrl" / "rewards").mkdir(parents=True)
-        (root / "textrl" / "rewards" / "sandbox.py").write_text("# decoy\n")
-        (root / "sentinel").write_text("keep me")
         yield root
     finally:
         shutil.rmtree(root, ignore_errors=True)
