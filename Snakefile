@@ -68,7 +68,10 @@ onsuccess:
 
 rule campaign_ab:
     input:
+        # every run too, not only the report: a report rebuilt by hand from a half-finished campaign
+        # (`textrl report`) must not make the campaign look done
         f"{ANALYSIS}/report.html",
+        SUMMARIES,
 
 
 rule all:

@@ -17,13 +17,14 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.settings import ENDPOINTS, Settings, settings_from_spec
+from textrl.campaign.status import ERROR_MARKERS, job_logs
 
 CURVE_METRICS = ("reward_mean", "correct_rate", "tokens_generated", "sepa_lambda", "planning_token_frac",
                  "entropy_mean", "loss")
 RUN_COLUMNS = ["run_id", "arm", "label", "seed", "group_size", "lr", "status", "detail", *ENDPOINTS, "steps",
                "tokens_generated", "wall_s", "base_avg_at_k", "base_greedy_acc", "eval_task", "eval_size", "eval_k",
                "eval_split_seed", "eval_seed"]
-LOG_NAMES = ("train.log", "log.txt", "stderr.log")
+LOG_NAMES = ("train.log", "log.txt", "stderr.log")  # a run trained by hand, outside Snakemake
 LOG_TAIL_LINES = 5
 
 
@@ -105,16 +106,18 @@ def _number(x) -> float:
         return math.nan
 
 
-def _log_tail(run_dir: Path) -> str | None:
-    for name in LOG_NAMES:
-        p = run_dir / name
-        if p.exists():
-            try:
-                lines = p.read_text(errors="replace").splitlines()
-            except OSError:
-                return None
-            return "\n".join(lines[-LOG_TAIL_LINES:])
-    return None
+def _log_tail(run_dir: Path) -> tuple[str | None, bool]:
+    """(last lines of the run's newest job log, whether they show an error). The Snakefile's jobs log to
+    <campaign>/logs/<stage>/<run_id>.log; a run trained by hand may have its own log in the run dir."""
+    logs = [p for p in [*job_logs(run_dir.parent.parent, run_dir.name), *(run_dir / n for n in LOG_NAMES)] if p.is_file()]
+    if not logs:
+        return None, False
+    newest = max(logs, key=lambda p: p.stat().st_mtime)
+    try:
+        lines = newest.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+    except OSError:
+        return None, False
+    return "\n".join(lines), any(m in line for line in lines for m in ERROR_MARKERS)
 
 
 def _planned_runs(root: Path, reader: _Reader, notes: list[str]) -> tuple[str, dict, list[dict]]:
@@ -158,14 +161,13 @@ def _run_row(run_dir: Path, entry: dict, reader: _Reader) -> tuple[dict, dict | 
         return row, None, None
     summary = reader.json(run_dir / "summary.json", required=False)
     if summary is None:
-        err = reader.json(run_dir / "error.json", required=False)
-        tail = _log_tail(run_dir)
-        if err is not None:
-            row["status"] = "failed"
-            row["detail"] = str(err.get("error") or err.get("message") or err)[:500] if isinstance(err, dict) else str(err)[:500]
+        tail, errored = _log_tail(run_dir)
+        if (run_dir / "summary.json").exists():
+            row.update(status="malformed", detail="summary.json unreadable")
+        elif errored:
+            row.update(status="failed", detail="its last job log ends in an error")
         else:
-            row["status"] = "malformed" if (run_dir / "summary.json").exists() else "not_finished"
-            row["detail"] = "summary.json unreadable" if row["status"] == "malformed" else "not finished (no summary.json)"
+            row.update(status="not_finished", detail="not finished (no summary.json)")
         if tail:
             row["detail"] += f"; last log lines:\n{tail}"
         return row, None, None

@@ -44,7 +44,7 @@ def write_campaign(root: str | Path, *, name: str = "synthetic", arms: tuple[str
 
     effect: a number for every non-first arm, {arm: number} or {(arm, G): number}.
     accuracy(arm, G, seed), when given, sets each run's true accuracy and overrides the other knobs.
-    missing: run ids with no directory; failed: run ids with only a train.log and error.json.
+    missing: run ids with no directory; failed: run ids whose train job log (logs/train/<id>.log) ends in a traceback.
     """
     root = Path(root)
     gen = np.random.default_rng(rng)
@@ -107,9 +107,10 @@ def _write_run(run_dir: Path, entry: dict, acc: float, difficulty: np.ndarray, k
                                 "sepa_lambda": float(min(1.0, t[i] / steps)) if sepa else None,
                                 "planning_token_frac": 0.2 if sepa else None, "lr": 3e-5, "gen_s": 0.1,
                                 "train_s": 0.1, "step_s": 0.2, "tokens_generated": int(tokens[i])}) + "\n")
-    if failed:
-        (run_dir / "train.log").write_text("step 3/20 reward 0.41\nTraceback (most recent call last):\nRuntimeError: synthetic failure\n")
-        atomic_write_json(run_dir / "error.json", {"error": "RuntimeError: synthetic failure"})
+    if failed:  # as the Snakefile leaves it: the train job's log ends in the traceback
+        log = run_dir.parent.parent / "logs" / "train" / f"{run_dir.name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text("step 3/20 reward 0.41\nTraceback (most recent call last):\nRuntimeError: synthetic failure\n")
         return
     p = 1.0 / (1.0 + np.exp(-(_logit(acc) + difficulty)))
     correct = gen.binomial(k, p)

@@ -156,7 +156,7 @@ class EvalConfig(_Section):
     k: PosInt = Field(4, description="Samples per held-out problem for avg@k and pass@k (default 4).")
     temperature: PosFloat = Field(1.0, description="Sampling temperature for the K samples (default 1.0).")
     top_p: typing.Annotated[float, Field(gt=0, le=1)] = Field(1.0, description="Nucleus mass for the K samples (default 1.0).")
-    max_tokens: Optional[PosInt] = Field(None, description="Maximum new tokens; null = sampling.max_tokens (default null).")
+    max_tokens: Optional[PosInt] = Field(None, description="Maximum new tokens; null = those of the rollouts (default null).")
     greedy: bool = Field(True, description="Also decode greedily once per problem for greedy accuracy (default true).")
     seed: int = Field(0, description="Evaluation sampling seed, shared by all runs so they are paired (default 0).")
 
@@ -170,7 +170,7 @@ class WandbConfig(_Section):
 
 class TinkerConfig(_Section):
     base_url: Optional[str] = Field(None, description="Tinker service URL (default null: the client's default).")
-    lora_rank: Optional[PosInt] = Field(None, description="LoRA rank on the Tinker service (default null: train.lora.rank or 32).")
+    lora_rank: Optional[PosInt] = Field(None, description="LoRA rank on the Tinker service (default null: the run's LoRA rank, else 32).")
 
 
 class RunConfig(_Section):

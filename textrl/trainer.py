@@ -118,6 +118,8 @@ def setup(cfg, log=print) -> Setup:
     pipeline = AdvantagePipeline.from_config(dict(cfg.advantage)).resolved(cfg.train.steps)
     pipeline.require_uncertainty(engine_class(cfg).uncertainty_kinds, cfg.backend)
     train_set, _ = task.split(cfg.task.split_seed, cfg.task.heldout_size)
+    if not train_set:  # a custom task's split may return none
+        raise ConfigError(f"run config task: {cfg.task.name!r} has no training problems")
     engine, model_dir = make_engine(cfg, "train", log=log)
     return Setup(cfg, task, train_set, pipeline, engine, model_dir)
 

@@ -3,7 +3,7 @@
 # profiles/slurm unchanged, with one fake GPU per job (tests/slurm/test_smoke_on_slurm.py says what
 # it checks). CI (.ci/run) does the same around the whole test suite.
 #
-#   .ci/slurm/run_smoke.sh    (root or passwordless sudo, apt; ~3 min on 2 cores, TEXTRL_SLURM_TIMEOUT=600 s)
+#   .ci/slurm/run_smoke.sh    (root or passwordless sudo, apt; ~3 min on 2 cores, TEXTRL_SLURM_TIMEOUT=900 s)
 #
 # Starts munge + slurmctld + slurmd with setup_slurm.sh unless this SLURM_CI_DIR's cluster is already
 # up (a developer's: it is used and left running), runs the test with TEXTRL_SLURM_CI=1 (fail, never

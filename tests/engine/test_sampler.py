@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from textrl.engine.base import Completion, Datum, SamplingParams
+from textrl.engine.base import Datum, SamplingParams
 
 
 @pytest.fixture(scope="module")
@@ -98,28 +98,3 @@ def test_stop_strings_end_completion_and_are_cut_from_text(engine):
                 last = c.tokens[-1]
                 ends.append("eos" if last in eos else engine.tokenizer.decode([last]))
     assert any(e.isdigit() for e in ends)
-
-
-@pytest.mark.parametrize("preset", ["grpo", "full"])
-def test_pipeline_gives_identical_advantages_from_local_completions_and_from_remote_style_floats(engine, preset):
-    """The local engine's completions and the same numbers as a remote backend delivers them (JSON floats)."""
-    import dataclasses
-    import json
-
-    import numpy as np
-
-    from textrl.advantages import AdvantagePipeline, planning_mask
-
-    groups = engine.sample(prompts_of(engine, ["3+4=", "9+9=", "5+7="]), 4, SamplingParams(1.0, 1.0, 6, ()), seed=5)
-    remote = [[Completion(**json.loads(json.dumps(dataclasses.asdict(c)))) for c in g] for g in groups]
-    rewards = [[float(i % 2) for i in range(len(g))] for g in groups]
-    results = []
-    for batch in (groups, remote):
-        p = AdvantagePipeline.preset(preset, uncertainty="surprisal").resolved(10)
-        unc = [[c.surprisal() for c in g] for g in batch]
-        masks = [[planning_mask(c.text, [tuple(o) for o in c.offsets], ("1",)) for c in g] for g in batch]
-        results.append(p.compute(rewards, unc, masks, 3, p.controller()))
-    (local, local_metrics), (far, far_metrics) = results
-    assert local_metrics == far_metrics
-    assert all(np.array_equal(a, b) for a, b in zip(sum(local, []), sum(far, [])))
-    assert any(np.any(a != 0) for a in sum(local, []))

@@ -14,13 +14,15 @@ from textrl.campaign.expand import PlannedRun
 from textrl.campaign.spec import CampaignSpec
 from textrl.config import TINY_MODEL
 
-# Seconds, tiny model, one job per core. Measured with benchmarks/orchestration.py's smoke campaign
-# and the prototype's 300-step runs (B=8, G=8: about 0.11 s/step).
-STEP_FIXED_S = 0.02          # per RL step, independent of batch size
-STEP_PER_COMPLETION_S = 0.0015  # per sampled completion (generation + loss), max_tokens <= 8
-EVAL_PER_COMPLETION_S = 0.0004  # per held-out completion (no backward pass)
-JOB_START_S = 3.0            # python + mlx import + model load, paid by each train/eval/summarize job
-BASE_MODEL_S = 70.0          # supervised warm start of the tiny model, once per campaign
+# Seconds, built-in tiny model (2 layers), one job per core. Measured 2026-12-01 on a quiet 2-core machine:
+# a 300-step run of 8 prompts took 10.0 s at G=4 and 14.9 s at G=8 (start-up included), its evaluation
+# on 500 x (4 + 1) completions 1.6 s, the warm start of the base model 47 s. The default campaign
+# (20 runs) then estimates 3m10s with the base model build; it ran in 2m52s with the base model cached.
+STEP_FIXED_S = 0.012            # per RL step, independent of batch size
+STEP_PER_COMPLETION_S = 0.00051  # per sampled completion (generation + loss), max_tokens <= 8
+EVAL_PER_COMPLETION_S = 0.00016  # per held-out completion (no backward pass)
+JOB_START_S = 1.3               # python + mlx import + model load, paid by each train and eval job
+BASE_MODEL_S = 50.0             # supervised warm start of the tiny model, once per campaign
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ def _run_seconds(run: PlannedRun, eval_completions: int) -> float:
     t = run.config["train"]
     train = t["steps"] * (STEP_FIXED_S + STEP_PER_COMPLETION_S * t["prompts_per_step"] * t["group_size"])
     evaluate = 0.0 if run.probe else EVAL_PER_COMPLETION_S * eval_completions
-    jobs = 1 if run.probe else 3
+    jobs = 1 if run.probe else 2  # train (+ eval); summarize imports no mlx and takes milliseconds
     return train + evaluate + jobs * JOB_START_S
 
 

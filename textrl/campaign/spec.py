@@ -154,7 +154,7 @@ class AnalysisSpec(_Section):
     effect_of_interest: Optional[PosFloat] = Field(
         0.05, description="Smallest difference in the primary endpoint worth detecting, for seeds-needed figures (default 0.05)."
     )
-    aa_check: bool = Field(False, description="Also report an A/A comparison of the baseline split by seed halves (default false).")
+    aa_check: bool = Field(True, description="Report an A/A comparison of the baseline's seeds split in halves: the test should not fire (default true).")
 
 
 class SweepSpec(_Section):

@@ -18,7 +18,8 @@ from pathlib import Path
 from textrl.io import read_json
 
 STALE_S = 120.0
-_ERROR_MARKERS = ("Traceback (most recent call last)", "error:", "Error:", "Killed", "MemoryError")
+# a job log whose last lines hold one of these ended in an error (shared with analysis.load)
+ERROR_MARKERS = ("Traceback (most recent call last)", "error:", "Error:", "Killed", "MemoryError")
 
 
 @dataclass
@@ -67,6 +68,11 @@ def _newest_mtime(paths: list[Path]) -> float | None:
     return max(times) if times else None
 
 
+def job_logs(campaign_dir: Path, run_id: str) -> list[Path]:
+    """Where the Snakefile's jobs of one run write their logs."""
+    return [campaign_dir / "logs" / stage / f"{run_id}.log" for stage in ("train", "evaluate", "summarize")]
+
+
 def run_status(campaign_dir: Path, entry: dict, *, now: float | None = None, log_lines: int = 8) -> RunStatus:
     now = time.time() if now is None else now
     run_id = entry["run_id"]
@@ -80,7 +86,7 @@ def run_status(campaign_dir: Path, entry: dict, *, now: float | None = None, log
         status.last_step = summary.get("steps", last)
         status.reward = summary.get("endpoints", {}).get("final_reward", reward)
         return status
-    logs = [campaign_dir / "logs" / stage / f"{run_id}.log" for stage in ("train", "evaluate", "summarize")]
+    logs = job_logs(campaign_dir, run_id)
     newest = _newest_mtime([run_dir / "metrics.jsonl", run_dir / "checkpoint", *logs])
     stale_after = max(STALE_S, 5 * (step_s or 0))
     if newest is not None and now - newest < stale_after:
@@ -92,7 +98,7 @@ def run_status(campaign_dir: Path, entry: dict, *, now: float | None = None, log
     if existing:
         latest = max(existing, key=lambda p: p.stat().st_mtime)
         tail = _last_lines(latest, log_lines)
-        if any(marker in line for line in tail for marker in _ERROR_MARKERS):
+        if any(marker in line for line in tail for marker in ERROR_MARKERS):
             status.state = "failed"
             status.log_tail = [f"{latest}:"] + tail
     return status

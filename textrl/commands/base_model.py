@@ -7,7 +7,6 @@ and tests that need the same base share one build.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from pathlib import Path
 
@@ -17,8 +16,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--params", default="{}", help="task params as JSON, e.g. '{\"digits\": 3}' (default {})")
     p.add_argument("--split-seed", type=int, default=1234, help="train/held-out split seed (default 1234)")
     p.add_argument("--heldout-size", type=int, default=500, help="held-out problems (default 500)")
-    p.add_argument("--warmstart-steps", type=int, default=None,
-                   help="most supervised warm-start steps (default 2000; it stops earlier at the target accuracy)")
     p.add_argument("--out", default=None, help="model directory (default: the cached build, "
                    "$TEXTRL_CACHE/models/tiny-<task>-<hash>)")
 
@@ -39,12 +36,7 @@ def run(args) -> int:
     from textrl.models.builtin import TinyRecipe, copy_model_dir, ensure_tiny_model
     from textrl.io import read_json
 
-    recipe = TinyRecipe.for_run(cfg)
-    if args.warmstart_steps is not None:
-        if args.warmstart_steps < 1:
-            raise ConfigError(f"--warmstart-steps: expected a positive integer, got {args.warmstart_steps}")
-        recipe = dataclasses.replace(recipe, warmstart={"steps": args.warmstart_steps})
-    out = ensure_tiny_model(recipe)
+    out = ensure_tiny_model(TinyRecipe.for_run(cfg))
     if args.out:
         out = copy_model_dir(out, Path(args.out))
     base = read_json(out / "base_eval.json")

@@ -21,6 +21,9 @@ from pathlib import Path
 
 from textrl.io import atomic_write_json, read_json
 
+# 2 layers, not the prototype's 4 (TinyArch's defaults): measured here, the 2-layer model warm-starts to
+# the target in 450 steps (4 layers: 900) and gains as much under GRPO, in half the time.
+BUILTIN_ARCH = {"layers": 2}
 BUILD_VERSION = 2  # 2: warm start stops at a target accuracy on a training probe
 
 
@@ -36,9 +39,7 @@ class TinyRecipe:
     task_params: dict = field(default_factory=dict)
     split_seed: int = 1234
     heldout_size: int = 500
-    # TinyArch fields over its defaults. 2 layers, not the prototype's 4: measured here, the 2-layer model
-    # warm-starts to the target in 450 steps (4 layers: 900) and gains as much under GRPO, in half the time.
-    arch: dict = field(default_factory=lambda: {"layers": 2})
+    arch: dict = field(default_factory=dict)  # TinyArch fields over BUILTIN_ARCH
     warmstart: dict = field(default_factory=dict)  # WarmStart fields; {} = defaults
 
     @classmethod
@@ -55,7 +56,7 @@ class TinyRecipe:
             "task_params": self.task_params,
             "split_seed": self.split_seed,
             "heldout_size": self.heldout_size,
-            "arch": TinyArch(**self.arch).to_dict(),
+            "arch": TinyArch(**{**BUILTIN_ARCH, **self.arch}).to_dict(),
             "warmstart": WarmStart(**self.warmstart).to_dict(),
         }
 
@@ -147,7 +148,7 @@ def build_tiny_model(recipe: TinyRecipe, out: Path, log=print) -> dict:
     task = get_task(recipe.task, **recipe.task_params)
     train, heldout = task.split(recipe.split_seed, recipe.heldout_size)
     alphabet = task_alphabet(task, train + heldout)
-    arch, ws = TinyArch(**recipe.arch), WarmStart(**recipe.warmstart)
+    arch, ws = TinyArch(**resolved["arch"]), WarmStart(**recipe.warmstart)
     model, config = new_model(arch, vocab_size(alphabet), ws.seed)
     save_model_dir(model, config, alphabet, out)  # writes the tokenizer the warm start encodes with
     _, tokenizer = load(str(out))
