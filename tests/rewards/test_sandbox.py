@@ -339,25 +339,6 @@ def test_replacing_builtins_the_harness_uses_does_not_pass_tests():
     assert score(everything + "ok = 1", ["assert ok == 1"])["reward"] == 1.0
 
 
-def test_waking_the_reporter_without_passing_earns_nothing():
-    """Releasing the harness's locks from inside a test (what a forged 'test done' signal looks like)
-    is ignored: the reporter checks where the harness frame really is."""
-    code = textwrap.dedent("""
-        import sys, _thread
-        def f():
-            frame = sys._getframe(1)
-            while frame is not None and "req_release" not in frame.f_locals:
-                frame = frame.f_back
-            for _ in range(5):
-                try:
-                    frame.f_locals["req_release"]()
-                except RuntimeError:
-                    pass
-            return False
-        """)
-    assert score(code, ["assert f()", "assert f()", "assert f()"], timeout_s=3)["reward"] == 0.0
-
-
 def test_pass_indices_beyond_the_tests_never_count(monkeypatch):
     """Even with every nonce in hand, only indices of real tests count, each once: reward <= 1."""
     def forged(files, main, **kwargs):
@@ -450,3 +431,73 @@ def test_the_harness_refuses_them_even_where_proc_is_visible(tmp_path):
     assert out.returncode == 0
     assert code_exec._RESULT.findall(out.stdout) == [("0", nonces[0])]
     assert not (tmp_path / "nonces.json").exists()
+
+
+def test_correct_solutions_score_in_full_under_load():
+    """Many correct multi-test solutions graded at once (more sandboxes than cores): each scores 1.0.
+    The reporter used to recognise a pass only with the main thread already waiting for its ack;
+    when the threads switched just after the "test done" signal (load does that, and so does a tiny
+    switch interval, which half of these solutions set), the pass was taken for a forged signal, the
+    ack never came and every later test failed at the timeout."""
+    from concurrent.futures import ThreadPoolExecutor
+    plain = "def double(x):\n    return 2 * x\n"
+    eager = "import sys\nsys.setswitchinterval(1e-6)\n" + plain
+    tests = [f"assert double({k}) == {2 * k}" for k in range(300)]
+
+    def grade(code):
+        return score(code, tests, timeout_s=10)["reward"]
+
+    start = time.monotonic()
+    with ThreadPoolExecutor(8) as pool:
+        rewards = list(pool.map(grade, [plain, eager] * 8))
+    assert rewards == [1.0] * 16
+    assert time.monotonic() - start < 30
+
+
+# Finds the harness's two locks the way a solution can (through the loop frame's constants), and
+# releases both: a forged "test done" signal, and an ack the reporter never gave.
+LOCKS = textwrap.dedent("""
+    import sys, time
+    def locks():
+        frame = sys._getframe(1)
+        while frame.f_code.co_name != "loop":
+            frame = frame.f_back
+        calls = [c for c in frame.f_code.co_consts if getattr(c, "__name__", "") in ("acquire", "release")]
+        signal = next(c for c in calls if c.__name__ == "release")
+        ack = next(c for c in calls if c.__name__ == "acquire").__self__.release
+        return signal, ack
+    def forge(times):
+        signal, ack = locks()
+        for _ in range(times):
+            for release in (signal, ack):
+                try:
+                    release()
+                except RuntimeError:
+                    pass
+            time.sleep(0.001)  # let the reporter look
+    """)
+
+
+def test_forged_signals_and_acks_from_the_harness_locks_earn_nothing():
+    """Releasing the real locks from inside failing tests: the reporter finds the frame inside exec,
+    ignores the signal, and the extra acks at most cost the solution its own passes."""
+    code = LOCKS + "def f(x):\n    if x == 2:\n        forge(10)\n    return x\n"
+    tests = ["assert f(1) == 1"] + ["assert f(2) == 3"] * 5 + ["assert f(1) == 1"]
+    for _ in range(3):
+        assert score(code, tests, timeout_s=5)["reward"] <= 2 / 7
+
+
+def test_a_solution_that_raises_while_loading_scores_zero():
+    """Like one that does not compile: the tests never see a half-loaded solution, whatever it raises,
+    also when it first forges a signal and an ack so that the reporter misses the failed load."""
+    tests = ["assert f(1) == 2", "assert f(2) == 4"]
+    assert score("def f(x): return 2*x", tests) == {"reward": 1.0, "correct": True}
+    for tail in ["raise SystemExit(1)", "raise SystemExit(0)", "raise KeyboardInterrupt", "raise ValueError",
+                 "class Stop(BaseException): pass\nraise Stop", "import sys; sys.exit()", "1/0"]:
+        assert score(f"def f(x): return 2*x\n{tail}", tests) == {"reward": 0.0, "correct": False}, tail
+    # a load that fails after the solution caught its own errors is still a load that failed
+    code = "def f(x): return 2*x\ntry:\n    raise ValueError\nexcept ValueError:\n    pass\nraise SystemExit(1)"
+    assert score(code, tests)["reward"] == 0.0
+    forged = LOCKS + "def f(x):\n    time.sleep(0.01)\n    return 2*x\nforge(1)\nlocks()[1]()\nraise SystemExit(1)\n"
+    assert score(forged, tests * 2, timeout_s=5)["reward"] == 0.0
+    assert score("def f(x): return 2*x\ndef broken(:", tests)["reward"] == 0.0  # does not compile: the same

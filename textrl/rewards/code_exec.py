@@ -12,11 +12,18 @@ built so that the known ways for the solution to claim passes it did not earn fa
   separate reporter thread that never calls solution code, so sys._getframe(...).f_back chains,
   tracebacks and generator frames reach only harness frames that hold no secret.
 - The reporter does not take the main thread's word that a test passed. Woken after each test, it
-  looks at the main thread's harness frame itself and reveals nonce_i only when that frame stands at
-  the instruction reached when exec(test_i) returned normally (positions calibrated with one passing
-  and one failing dummy test before the solution loads). A forged wake-up finds the frame elsewhere
-  and is ignored, so even a solution that intercepts the reporter's output learns only the nonces of
-  tests it really passed.
+  looks at the main thread's harness frame itself and reveals nonce_i only when that frame stands in
+  the passed span: the instructions from the "test done" signal to the wait for the ack in the
+  branch reached when exec(test_i) returned normally (read off the loop's bytecode; one passing and
+  one failing dummy test before the solution loads check that f_lasti lands where it says). The
+  frame stays in that span from the signal until the reporter acks, however the two threads switch
+  (just after the signal, or in the wait), so a real pass is always recognised. A forged wake-up
+  (solution code runs only inside exec) finds the frame outside every span and is ignored, and the
+  main thread is not waiting for an ack then; so even a solution that intercepts the reporter's
+  output learns only the nonces of tests it really passed.
+- The solution must load completely. It runs once, before and outside the test loop, and if its
+  top-level code raises anything (SystemExit, KeyboardInterrupt and other BaseExceptions included)
+  the harness exits before any test runs, as when it does not compile: the reward is 0.
 - The solution's stdout and stderr go to /dev/null and the results to a separate descriptor, so a
   chatty solution loses nothing. The harness loop calls exec, and iterates over the tests, through
   constants of its code object, and everything else the harness uses after the solution loads is
@@ -53,6 +60,7 @@ A correct solution that needs subprocesses, ctypes, tracing or gc introspection 
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import re
@@ -69,13 +77,13 @@ _FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)```", re.DOTALL)
 _RESULT = re.compile(r"^PASS (\d{1,9}) ([0-9a-f]{32})$", re.MULTILINE)  # bounded: int() of 5000 digits raises
 
 HARNESS = r"""
-import _thread, builtins, json, os, sys, types, warnings
+import _thread, builtins, dis, json, os, sys, types, warnings
 
 NONCES = "nonces.json"
 
 
-def reporter(frame, req_acquire, ack_release, out, ready, write=os.write, type=type, int=int,
-             len=len, set=set, BaseException=BaseException):
+def reporter(frame, spans, req_acquire, ack_release, out, ready, end_run, write=os.write,
+             type=type, int=int, len=len, set=set, BaseException=BaseException):
     # Never calls solution code: every name it uses after the solution may have started is bound
     # here, before. Its locals (the nonces) are reachable only through frames of this thread,
     # which the audit hook refuses to hand out here.
@@ -91,31 +99,67 @@ def reporter(frame, req_acquire, ack_release, out, ready, write=os.write, type=t
         ack_release()
     if not lines:
         return
-    req_acquire()  # calibration 1: a test that passes
-    passed_at = frame.f_lasti
-    ack_release()
-    req_acquire()  # calibration 2: a test that fails
-    failed_at = frame.f_lasti
-    ack_release()
-    if passed_at == failed_at:
-        return
+    calibration_passed, calibration_failed, passed, failed = spans
+    # Each span (see spans()) holds every instruction offset of the loop from one "test done"
+    # signal up to the wait for its ack. From the moment the main thread signals until this thread
+    # acks, its frame stands inside that signal's span, wherever the two threads switch (the
+    # switch may fall just after the signal, or in the wait), so a real signal is always
+    # recognised. A forged one (solution code, running inside exec) finds the frame outside every
+    # span and is ignored, and the main thread is not waiting for an ack then. The calibration
+    # tests (steps 0 and 1: a pass, then a failure, before the solution loads) check that f_lasti
+    # means what the spans assume on this Python; if not, nothing is trusted.
+    step = 0
     revealed = set()
     while True:
         req_acquire()
-        at = frame.f_lasti
-        if at != passed_at and at != failed_at:
-            continue  # not woken by the harness after a test: ignore, and do not let it go on
         try:
             i = frame.f_locals["i"]
-            if at == passed_at and type(i) is int and 0 <= i < len(lines) and i not in revealed:
-                revealed.add(i)
-                write(out, lines[i])
         except BaseException:
-            pass
+            i = None
+        at = frame.f_lasti
+        if step < 2:
+            if at not in (calibration_passed if step == 0 else calibration_failed):
+                end_run(4)
+            step += 1
+        elif at in passed:
+            try:
+                # i read before and after f_lasti: every iteration has its own i, so the main
+                # thread was in test i's iteration when it stood in the passed span
+                if type(i) is int and 0 <= i < len(lines) and i not in revealed and frame.f_locals["i"] is i:
+                    revealed.add(i)
+                    write(out, lines[i])
+            except BaseException:
+                pass
+        elif at not in failed:
+            continue  # not woken by the harness after a test: ignore, and do not let it go on
         try:
             ack_release()
         except BaseException:
             pass
+
+
+def spans(code):
+    # per branch of each loop of LOOP, the offsets f_lasti can show from the "test done" signal
+    # (the load of "@REQ-...@") to the wait for the ack (the call of "@ACK-...@", inline caches
+    # included); every branch is one of its own, and none overlaps another
+    ins = [x for x in dis.get_instructions(code) if x.opname != "CACHE"]
+
+    def where(marker):
+        found = [k for k, x in enumerate(ins) if x.opname == "LOAD_CONST" and x.argval == marker]
+        if len(found) != 1:
+            raise RuntimeError("harness loop: %r loaded %d times" % (marker, len(found)))
+        return found[0]
+
+    out = []
+    for branch in ("CAL-PASSED", "CAL-FAILED", "PASSED", "FAILED"):
+        start, ack = where("@REQ-%s@" % branch), where("@ACK-%s@" % branch)
+        call = next((k for k in range(ack + 1, len(ins)) if ins[k].opname == "CALL"), len(ins))
+        if not start < ack < call < len(ins) - 1:
+            raise RuntimeError("harness loop: unexpected layout")
+        out.append(frozenset(range(ins[start].offset, ins[call + 1].offset)))
+    if len(frozenset().union(*out)) != sum(len(span) for span in out):
+        raise RuntimeError("harness loop: the spans overlap")
+    return out
 
 
 def make_hook(reporter_ident, get_ident, realpath, isinstance=isinstance, str=str, bytes=bytes, any=any,
@@ -166,23 +210,42 @@ def make_hook(reporter_ident, get_ident, realpath, isinstance=isinstance, str=st
 LOOP = '''
 def loop():
     "@START@"("@GETFRAME@"())
-    for i, code in ("@PAIRS@",):
+    for i, code in ("@CALIBRATION@",):
         try:
             "@EXEC@"(code, "@SCOPE@")
         except ("@BASE@",):
-            "@REQ@"()
-            "@ACK@"()  # the failed-test position
+            "@REQ-CAL-FAILED@"()
+            "@ACK-CAL-FAILED@"()
         else:
-            "@REQ@"()
-            "@ACK@"()  # the passed-test position
+            "@REQ-CAL-PASSED@"()
+            "@ACK-CAL-PASSED@"()
+    try:
+        "@EXEC@"("@SOLUTION@", "@SCOPE@")
+    except ("@BASE@",):
+        "@EXIT@"(2)  # it must load completely: no test runs against a half-loaded solution
+    for i, code in ("@TESTS@",):
+        try:
+            "@EXEC@"(code, "@SCOPE@")
+        except ("@BASE@",):
+            "@REQ-FAILED@"()
+            "@ACK-FAILED@"()  # the failed-test span: from the load of "@REQ-FAILED@" to this call
+        else:
+            "@REQ-PASSED@"()
+            "@ACK-PASSED@"()  # the passed-test span
     "@EXIT@"(0)
 '''
 
 
-def run(pairs, scope):
+def run(calibration, solution, tests, scope):
     req, ack, ready = _thread.allocate_lock(), _thread.allocate_lock(), []
     req.acquire()
     ack.acquire()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "'str' object is not callable": it will not be a str
+        namespace = {}
+        exec(compile(LOOP, "harness-loop", "exec"), namespace)
+    code = namespace["loop"].__code__
+    positions = spans(code)
 
     def start(frame):
         out = os.dup(1)
@@ -190,7 +253,8 @@ def run(pairs, scope):
         os.dup2(null, 1)
         os.dup2(null, 2)
         os.close(null)
-        _thread.start_new_thread(reporter, (frame, req.acquire, ack.release, out, ready))
+        _thread.start_new_thread(reporter, (frame, positions, req.acquire, ack.release, out, ready,
+                                            os._exit))
         ack.acquire()  # the reporter has read and deleted the nonces
         if not ready:
             os._exit(3)
@@ -198,14 +262,11 @@ def run(pairs, scope):
         sys.pycache_prefix = os.path.join(os.getcwd(), ".no-pycache")  # imports compile from source
         sys.addaudithook(make_hook(ready.pop(), _thread.get_ident, os.path.realpath))
 
-    constants = {"@START@": start, "@GETFRAME@": sys._getframe, ("@PAIRS@",): pairs, "@EXEC@": exec,
-                 "@SCOPE@": scope, ("@BASE@",): (BaseException,), "@REQ@": req.release,
-                 "@ACK@": ack.acquire, "@EXIT@": os._exit}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "'str' object is not callable": it will not be a str
-        namespace = {}
-        exec(compile(LOOP, "harness-loop", "exec"), namespace)
-    code = namespace["loop"].__code__
+    constants = {"@START@": start, "@GETFRAME@": sys._getframe, ("@CALIBRATION@",): calibration,
+                 "@SOLUTION@": solution, ("@TESTS@",): tests, "@EXEC@": exec, "@SCOPE@": scope,
+                 ("@BASE@",): (BaseException,), "@EXIT@": os._exit}
+    for branch in ("CAL-PASSED", "CAL-FAILED", "PASSED", "FAILED"):
+        constants["@REQ-%s@" % branch], constants["@ACK-%s@" % branch] = req.release, ack.acquire
     code = code.replace(co_consts=tuple(constants.get(c, c) if type(c) in (str, tuple) else c
                                         for c in code.co_consts))
     types.FunctionType(code, {})()
@@ -216,11 +277,11 @@ def main():
         tests = json.load(f)
     with open("solution.py") as f:
         source = f.read()
-    codes = []
     try:
-        codes.append((-3, compile(source, "solution.py", "exec")))
+        solution = compile(source, "solution.py", "exec")
     except BaseException:
         os._exit(2)
+    codes = []
     for i, test in enumerate(tests):
         try:
             codes.append((i, compile(test, "test_%d" % i, "exec")))
@@ -228,7 +289,7 @@ def main():
             pass  # a test that does not compile never passes
     calibration = ((-2, compile("pass", "calibration", "exec")),
                    (-1, compile("raise AssertionError", "calibration", "exec")))
-    run(calibration + tuple(codes), {"__name__": "solution", "__builtins__": builtins})
+    run(calibration, solution, tuple(codes), {"__name__": "solution", "__builtins__": builtins})
 
 
 main()
@@ -248,6 +309,8 @@ def run_tests(code: str, tests: list[str], limits: Limits = Limits()) -> int:
     """Number of tests passed; a test that did not report before a timeout or crash has failed.
     Only a line with test i's own nonce counts, and only for i in range(len(tests))."""
     nonces = [secrets.token_hex(16) for _ in tests]
+    # stdout carries only the harness's result lines (about 45 bytes per test): room for all of them
+    limits = dataclasses.replace(limits, output_bytes=max(limits.output_bytes, 64 * len(tests) + 4096))
     result = run_python({"solution.py": code, "tests.json": json.dumps(tests), "harness.py": HARNESS,
                          "nonces.json": json.dumps(nonces)}, "harness.py", limits=limits)
     passed = {int(i) for i, nonce in _RESULT.findall(result.stdout)
