@@ -52,6 +52,9 @@ Residual risk, stated precisely: this is defence in depth inside one interpreter
   monkeypatching os.path's internals before opening /proc/self/mem.
 - On a free-threaded (no-GIL) Python >= 3.13 a racing thread could rebind the loop's `code` local
   between its assignment and the exec call.
+- On Python >= 3.13, where frame.f_locals writes through, a signal handler that rewrites the loop's
+  test index while one genuine pass is being acknowledged might obtain another index's nonce (not
+  tested; the CI and development machines run 3.11).
 - Assert-style tests are only as strong as their comparisons: a solution returning an object whose
   __eq__ is always true, or patching the builtins the tests use, passes `assert f(x) == y` as far as
   any harness can tell. Prefer tests that check types (`type(f(x)) is int and f(x) == y`) where it
