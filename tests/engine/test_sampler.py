@@ -98,3 +98,18 @@ def test_stop_strings_end_completion_and_are_cut_from_text(engine):
                 last = c.tokens[-1]
                 ends.append("eos" if last in eos else engine.tokenizer.decode([last]))
     assert any(e.isdigit() for e in ends)
+
+
+def test_fast_decode_gives_exactly_the_streaming_detokenizers_text_and_spans(engine):
+    import random
+
+    rng = random.Random(0)
+    vocab = engine.tokenizer.vocab_size if hasattr(engine.tokenizer, "vocab_size") else 15
+    eos = set(engine.tokenizer.eos_token_ids)
+    fast = 0
+    for _ in range(300):
+        tokens = [rng.randrange(vocab) for _ in range(rng.randrange(1, 12))]
+        got = engine._decode_pieces(tokens, eos)
+        fast += got is not None
+        assert got is None or got == engine._decode_streaming(tokens, eos)
+    assert fast > 250  # the character tokenizer takes the fast path

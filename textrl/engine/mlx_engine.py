@@ -20,6 +20,7 @@ import mlx.core as mx  # noqa: E402
 import mlx.nn as nn  # noqa: E402
 import mlx.optimizers as optim  # noqa: E402
 from mlx.utils import tree_flatten, tree_map, tree_unflatten  # noqa: E402
+from mlx_lm.tokenizer_utils import NaiveStreamingDetokenizer  # noqa: E402
 
 from textrl.engine import sampler  # noqa: E402
 from textrl.engine.base import Completion, Datum, SamplingParams  # noqa: E402
@@ -116,6 +117,14 @@ class MLXEngine:
 
     def decode(self, tokens: list[int], eos_ids: set[int], stop=()) -> tuple[str, list[tuple[int, int]]]:
         """Completion text (without EOS and without a stop string) and each token's character span."""
+        text, spans = self._decode_pieces(tokens, eos_ids) or self._decode_streaming(tokens, eos_ids)
+        cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=None)
+        if cut is not None:
+            text = text[:cut]
+            spans = [(min(a, cut), min(b, cut)) for a, b in spans]
+        return text, spans
+
+    def _decode_streaming(self, tokens: list[int], eos_ids: set[int]) -> tuple[str, list[tuple[int, int]]]:
         detok = self.tokenizer.detokenizer
         spans: list[tuple[int, int]] = []
         pos = 0
@@ -134,12 +143,43 @@ class MLXEngine:
             last = max((i for i, t in enumerate(tokens) if t not in eos_ids), default=None)
             if last is not None:
                 spans[last] = (spans[last][0], spans[last][1] + len(tail))
-        text = detok.text
-        cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=None)
-        if cut is not None:
-            text = text[:cut]
-            spans = [(min(a, cut), min(b, cut)) for a, b in spans]
-        return text, spans
+        return detok.text, spans
+
+    def _decode_pieces(self, tokens: list[int], eos_ids: set[int]) -> tuple[str, list[tuple[int, int]]] | None:
+        """Exactly _decode_streaming's result where mlx_lm's naive streaming detokenizer is in use, from
+        one batched decode of every prefix: that detokenizer re-decodes the whole prefix in Python per
+        token, most of the sampling time of a character-level model. None (then stream) for other
+        detokenizers and for text with a newline, where the naive one restarts its prefix."""
+        detok = self.tokenizer._detokenizer
+        hf = self.tokenizer._tokenizer
+        rust = getattr(hf, "_tokenizer", None)
+        # the Rust tokenizer's decode is the transformers one exactly when no clean-up is configured
+        if type(detok) is not NaiveStreamingDetokenizer or not hasattr(rust, "decode_batch") \
+                or getattr(hf, "clean_up_tokenization_spaces", True):
+            return None
+        real = [t for t in tokens if t not in eos_ids]
+        prefixes = rust.decode_batch([real[: i + 1] for i in range(len(real))], skip_special_tokens=False)
+        full = prefixes[-1] if real else ""
+        if "\n" in full or any("\n" in t for t in prefixes) or full != hf.decode(real):
+            return None
+        spans, pos, offset, k = [], 0, 0, 0  # pos: characters emitted so far; offset: the detokenizer's
+        for tok in tokens:
+            if tok in eos_ids:
+                spans.append((pos, pos))
+                continue
+            text = prefixes[k]  # what the naive detokenizer's `text` shows after this token
+            if text.endswith("\ufffd"):
+                text = text.rstrip("\ufffd")
+            elif detok._clean_spaces and text and text[-1] == " ":
+                text = text[:-1]
+            seg = max(0, len(text) - offset)  # its last_segment: text[offset:]
+            spans.append((pos, pos + seg))
+            pos, offset, k = pos + seg, len(text), k + 1
+        tail = max(0, len(full) - offset)
+        if tail and real:
+            last = max(i for i, t in enumerate(tokens) if t not in eos_ids)
+            spans[last] = (spans[last][0], spans[last][1] + tail)
+        return full, spans
 
     # ------------------------------------------------------------------ training
 
