@@ -1,8 +1,8 @@
 """Read a campaign results directory into tidy frames, never crashing on a broken file.
 
-Every planned run gets a row with a status: done (summary.json present and readable), failed
-(error.json present), not_finished (a log or some run files, no summary), missing (no run directory),
-malformed (summary.json unreadable). A file that cannot be read is listed in `file_problems` with its
+Every planned run gets a row with a status: done (summary.json present and readable), failed (its
+newest job log, logs/<stage>/<run_id>.log, ends in an error), not_finished (no summary, no error),
+missing (no run directory), malformed (summary.json unreadable). A file that cannot be read is listed in `file_problems` with its
 path, and the report shows that list.
 """
 

@@ -126,6 +126,7 @@ def main(out: Path) -> None:
     print(f"  metrics.jsonl: {n_rows} rows, generations.jsonl.gz: {n_completions} completions, "
           f"checkpoint/: step {n_done} of {cfg.train.steps}")
 
+
 if __name__ == "__main__":
     if len(sys.argv) > 1:
         where = contextlib.nullcontext(sys.argv[1])

@@ -109,7 +109,7 @@ def test_fast_decode_gives_exactly_the_streaming_detokenizers_text_and_spans(eng
     fast = 0
     for _ in range(300):
         tokens = [rng.randrange(vocab) for _ in range(rng.randrange(1, 12))]
-        got = engine._decode_pieces(tokens, eos)
+        got = engine._decode_batched(tokens, eos)
         fast += got is not None
         assert got is None or got == engine._decode_streaming(tokens, eos)
     assert fast > 250  # the character tokenizer takes the fast path

@@ -117,7 +117,7 @@ class MLXEngine:
 
     def decode(self, tokens: list[int], eos_ids: set[int], stop=()) -> tuple[str, list[tuple[int, int]]]:
         """Completion text (without EOS and without a stop string) and each token's character span."""
-        text, spans = self._decode_pieces(tokens, eos_ids) or self._decode_streaming(tokens, eos_ids)
+        text, spans = self._decode_batched(tokens, eos_ids) or self._decode_streaming(tokens, eos_ids)
         cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=None)
         if cut is not None:
             text = text[:cut]
@@ -145,7 +145,7 @@ class MLXEngine:
                 spans[last] = (spans[last][0], spans[last][1] + len(tail))
         return detok.text, spans
 
-    def _decode_pieces(self, tokens: list[int], eos_ids: set[int]) -> tuple[str, list[tuple[int, int]]] | None:
+    def _decode_batched(self, tokens: list[int], eos_ids: set[int]) -> tuple[str, list[tuple[int, int]]] | None:
         """Exactly _decode_streaming's result where mlx_lm's naive streaming detokenizer is in use, from
         one batched decode of every prefix: that detokenizer re-decodes the whole prefix in Python per
         token, most of the sampling time of a character-level model. None (then stream) for other

@@ -97,38 +97,40 @@ def is_built(out: Path, recipe: TinyRecipe) -> bool:
         return False
 
 
+@contextmanager
+def _written_atomically(dst: Path):
+    """A fresh directory beside `dst`, renamed onto it when the block succeeds: a half-written model
+    directory never appears under `dst`."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", dir=dst.parent))
+    try:
+        yield tmp
+        if dst.exists():
+            shutil.rmtree(dst)
+        os.replace(tmp, dst)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def ensure_tiny_model(recipe: TinyRecipe, out: Path | None = None, log=print) -> Path:
-    """The built model's directory: reused when present, else built (a few minutes on 2 cores)."""
+    """The built model's directory: reused when present, else built (about a minute on 2 cores)."""
     out = Path(out) if out else recipe.default_dir()
     if is_built(out, recipe):
         return out
     with _lock(out.with_name(out.name + ".lock")):
         if is_built(out, recipe):
             return out
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-        try:
+        with _written_atomically(out) as tmp:
             build_tiny_model(recipe, tmp, log=log)
-            if out.exists():
-                shutil.rmtree(out)
-            os.replace(tmp, out)
-            log(f"tiny model saved to {out}")
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        log(f"tiny model saved to {out}")
     return out
 
 
 def copy_model_dir(src: Path, dst: Path) -> Path:
-    """Copy a built model directory to `dst` atomically (a half-copied directory never appears)."""
+    """Copy a built model directory to `dst` atomically."""
     dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", dir=dst.parent))
-    try:
+    with _written_atomically(dst) as tmp:
         shutil.copytree(src, tmp, dirs_exist_ok=True)
-        if dst.exists():
-            shutil.rmtree(dst)
-        os.replace(tmp, dst)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return dst
 
 
