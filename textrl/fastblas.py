@@ -7,8 +7,9 @@ here: a 512x512 matmul 17x faster, a GRPO step ~12x faster. Results agree to flo
 sums in a different order), and sampled tokens and rewards of a tiny run are unchanged
 (tests/engine/test_fastblas.py).
 
-`enable()` is idempotent; every textrl module that imports mlx calls it first. TEXTRL_FAST_BLAS=0
-turns it off; TEXTRL_BLAS_LIB=/path/to/libopenblas.so picks another library.
+`enable()` is idempotent; every textrl module that imports mlx calls it first, so it also turns on the
+other half of the fast CPU path, vectorised JIT kernels (textrl.fastjit). TEXTRL_FAST_BLAS=0 turns the
+BLAS off; TEXTRL_BLAS_LIB=/path/to/libopenblas.so picks another library.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import ctypes.util
 import os
 import sys
 from pathlib import Path
+
+from textrl import fastjit
 
 CANDIDATES = (
     "/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3",  # Debian/Ubuntu libopenblas0-pthread
@@ -42,6 +45,7 @@ def find_library() -> str | None:
 
 def enable() -> str | None:
     """Load OpenBLAS globally if possible; returns its path, or None (see `status()` for why)."""
+    fastjit.enable()
     if _state["reason"] != "not attempted":
         return _state["library"]
     if os.environ.get("TEXTRL_FAST_BLAS", "1") == "0":

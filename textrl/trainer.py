@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from textrl import __version__, fastblas
+from textrl import __version__, fastblas, fastjit
 from textrl.checkpoint import Checkpoints, append_gzip_jsonl, truncate_log
 from textrl.engine.base import Datum, SamplingParams
 from textrl.engine.loss_spec import LossSpec
@@ -135,6 +135,7 @@ def run_record(s: Setup) -> dict:
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
         "model_dir": str(s.model_dir),
         "fast_blas": fastblas.status(),
+        "fast_jit": fastjit.status(),
     }
 
 

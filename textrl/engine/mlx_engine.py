@@ -22,7 +22,7 @@ import mlx.optimizers as optim  # noqa: E402
 from mlx.utils import tree_flatten, tree_map, tree_unflatten  # noqa: E402
 from mlx_lm.tokenizer_utils import NaiveStreamingDetokenizer  # noqa: E402
 
-from textrl.engine import sampler  # noqa: E402
+from textrl.engine import cpu_kernels, sampler  # noqa: E402
 from textrl.engine.base import Completion, Datum, SamplingParams  # noqa: E402
 from textrl.engine.loss_spec import LossSpec, token_weights  # noqa: E402
 from textrl.losses import logprobs_and_entropy, policy_loss  # noqa: E402
@@ -50,6 +50,7 @@ class MLXEngine:
     ):
         self.model = model
         self.tokenizer = tokenizer
+        self.cpu_kernels = cpu_kernels.install(model)
         self.use_chat_template = chat_template == "auto" and bool(getattr(tokenizer, "has_chat_template", False))
         self.lora = dict(lora) if lora else None
         if self.lora:
