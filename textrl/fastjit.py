@@ -8,7 +8,7 @@ PATH, so this module puts a `g++` wrapper first on PATH that adds `-mavx2 -mfma 
 larger inlining limits to mlx's JIT builds only (any other g++ call passes through unchanged). Measured
 here: a fused sigmoid-multiply 7x faster, a fused exp 7x.
 
-Results are bit-identical: g++ in its ISO C++17 mode keeps -ffp-contract=off, so no multiply-add is
+Results are bit-identical (a NaN's sign bit aside): g++ in its ISO C++17 mode keeps -ffp-contract=off, so no multiply-add is
 fused that the source does not ask for; fma, floor and division are correctly rounded with or without
 AVX; -fno-trapping-math only drops floating-point exception side effects (tests/engine/test_fastjit.py).
 
@@ -75,41 +75,54 @@ def _kernel_cache() -> Path:
     return Path(tempfile.gettempdir()) / "mlx" / version("mlx") / "cpu"
 
 
+def _is_wrapper_dir(entry: str) -> bool:
+    try:
+        return "textrl.fastjit" in (Path(entry) / "g++").read_text()[:200]
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _stale_kernels() -> str | None:
+    """Why kernels built without the flags may still be in use, or None (then mark the cache as ours)."""
+    cache = _kernel_cache()
+    marker = cache / ".textrl-fastjit"
+    try:
+        if marker.is_file() and marker.read_text() == FLAGS:
+            return None
+        if cache.is_dir() and any(cache.glob("*.so")):
+            return f"{cache} holds kernels built without textrl's flags; remove that directory for full speed"
+        cache.mkdir(parents=True, exist_ok=True)
+        marker.write_text(FLAGS)
+    except OSError:
+        pass
+    return None
+
+
 def enable() -> str | None:
     """Put the wrapper first on PATH if it applies; returns its path, or None (see `status()`)."""
     if _state["reason"] != "not attempted":
         return _state["wrapper"]
+    # A parent textrl process may have put its wrapper on the PATH this one inherited.
+    path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and not _is_wrapper_dir(p)]
+    os.environ["PATH"] = os.pathsep.join(path)
     gxx = shutil.which("g++")
+    directory = _wrapper_dir()
     if os.environ.get("TEXTRL_FAST_JIT", "1") == "0":
         _state["reason"] = "disabled by TEXTRL_FAST_JIT=0"
     elif not sys.platform.startswith("linux") or platform.machine() not in ("x86_64", "AMD64"):
         _state["reason"] = "not Linux x86-64 (other platforms' mlx kernels are vectorised already)"
     elif gxx is None:
-        _state["reason"] = "no g++ on PATH (mlx then runs compiled graphs without fusing them)"
+        _state["reason"] = "no g++ on PATH (mlx then runs compiled functions without fusing them)"
     elif not _cpu_has("avx2", "fma"):
         _state["reason"] = "CPU lacks AVX2/FMA"
     else:
-        directory = _wrapper_dir()
         try:
             wrapper = _write_wrapper(directory, gxx)
         except OSError as e:
             _state["reason"] = f"could not write {directory / 'g++'}: {e}"
         else:
-            if Path(gxx).resolve() != wrapper.resolve():
-                os.environ["PATH"] = f"{directory}{os.pathsep}{os.environ.get('PATH', '')}"
-            _state.update(wrapper=str(wrapper), reason="active")
-            cache = _kernel_cache()
-            marker = cache / ".textrl-fastjit"
-            try:
-                if marker.is_file() and marker.read_text() == FLAGS:
-                    pass
-                elif cache.is_dir() and any(cache.glob("*.so")):
-                    _state["stale_kernels"] = f"{cache} holds kernels built without these flags; remove it for full speed"
-                else:
-                    cache.mkdir(parents=True, exist_ok=True)
-                    marker.write_text(FLAGS)
-            except OSError:
-                pass
+            os.environ["PATH"] = os.pathsep.join([str(directory), *path])
+            _state.update(wrapper=str(wrapper), reason="active", stale_kernels=_stale_kernels())
     return _state["wrapper"]
 
 

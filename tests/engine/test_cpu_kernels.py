@@ -1,0 +1,105 @@
+"""textrl's CPU SwiGLU and attention compute what mlx_lm's do, values and gradients."""
+
+from __future__ import annotations
+
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+import pytest
+from mlx.utils import tree_flatten
+from mlx_lm import load
+from mlx_lm.models import activations
+from mlx_lm.models import base as mlx_lm_base
+
+from textrl.engine import cpu_kernels
+
+
+def close(a, b, tol=1e-5):
+    a, b = np.array(a.astype(mx.float32)), np.array(b.astype(mx.float32))
+    assert np.isfinite(a).all() and np.isfinite(b).all()
+    np.testing.assert_allclose(a, b, rtol=tol, atol=tol * max(1.0, float(np.abs(b).max())))
+
+
+def test_swiglu_forward_is_bit_identical_and_gradients_agree():
+    key = mx.random.key(0)
+    gate = mx.random.normal((64, 96), key=key) * 6  # well into both saturated ends of the sigmoid
+    up = mx.random.normal((64, 96), key=mx.random.key(1))
+    assert mx.array_equal(cpu_kernels.swiglu(gate, up), activations.swiglu(gate, up))
+    w = mx.random.normal((64, 96), key=mx.random.key(2))
+    ours = mx.grad(lambda g, u: (cpu_kernels.swiglu(g, u) * w).sum(), argnums=(0, 1))(gate, up)
+    reference = mx.grad(lambda g, u: (nn.silu(g) * u * w).sum(), argnums=(0, 1))(gate, up)
+    for a, b in zip(ours, reference):
+        close(a, b)
+
+
+def _qkv(B, H, kv_heads, L, S, D, seed=0):
+    keys = [mx.random.key(seed + i) for i in range(3)]
+    return (mx.random.normal((B, H, L, D), key=keys[0]), mx.random.normal((B, kv_heads, S, D), key=keys[1]),
+            mx.random.normal((B, kv_heads, S, D), key=keys[2]))
+
+
+def left_padding_mask(B, L, S, pads):
+    """mlx_lm's batch-cache mask: row b cannot see its first pads[b] keys; causal over the last L."""
+    k = mx.arange(S)[None, None, None, :]
+    q = mx.arange(S - L, S)[None, None, :, None]
+    return (k >= mx.array(pads)[:, None, None, None]) & (q >= k)
+
+
+@pytest.mark.parametrize("kv_heads", [4, 2])  # plain and grouped-query attention
+@pytest.mark.parametrize("case", ["causal", "causal-decode", "bool-padded", "additive", "none"])
+def test_attention_matches_mlx_fast_with_gradients(case, kv_heads):
+    B, H, D = 3, 4, 8
+    L, S = (1, 9) if case in ("causal-decode", "bool-padded") else (7, 7)
+    q, k, v = _qkv(B, H, kv_heads, L, S, D)
+    mask = {"causal": "causal", "causal-decode": "causal", "none": None,
+            "bool-padded": left_padding_mask(B, L, S, [0, 3, 8]),
+            "additive": mx.random.normal((B, 1, L, S), key=mx.random.key(9))}[case]
+    scale = D ** -0.5
+
+    def ours(q, k, v):
+        return cpu_kernels.scaled_dot_product_attention(q, k, v, None, scale, mask)
+
+    def reference(q, k, v):
+        return mlx_lm_base.scaled_dot_product_attention(q, k, v, None, scale, mask)
+
+    close(ours(q, k, v), reference(q, k, v))
+    w = mx.random.normal((B, H, L, D), key=mx.random.key(7))
+    g_ours = mx.grad(lambda *a: (ours(*a) * w).sum(), argnums=(0, 1, 2))(q, k, v)
+    g_ref = mx.grad(lambda *a: (reference(*a) * w).sum(), argnums=(0, 1, 2))(q, k, v)
+    for a, b in zip(g_ours, g_ref):
+        close(a, b)
+
+
+def test_fully_masked_padding_rows_stay_finite():
+    # a left-padding query sees no key: its output must be finite (NaN would poison later layers)
+    q, k, v = _qkv(2, 4, 4, 4, 4, 8)
+    mask = left_padding_mask(2, 4, 4, [0, 3])
+    out = cpu_kernels.scaled_dot_product_attention(q, k, v, None, 0.35, mask)
+    assert np.isfinite(np.array(out)).all()
+
+
+def test_installed_model_gives_mlx_lm_logits_and_gradients(tiny_model_dir):
+    model, _ = load(str(tiny_model_dir))
+    module = __import__(type(model).__module__, fromlist=["_"])
+    tokens = mx.array([[1, 2, 3, 4, 5, 6, 7, 8], [8, 7, 6, 5, 4, 3, 2, 1]])
+
+    def loss(m, x):
+        return nn.losses.cross_entropy(m(x[:, :-1]), x[:, 1:]).mean()
+
+    saved = (module.swiglu, module.scaled_dot_product_attention)
+    module.swiglu, module.scaled_dot_product_attention = activations.swiglu, mlx_lm_base.scaled_dot_product_attention
+    try:
+        ref_logits = model(tokens)
+        ref_loss, ref_grads = nn.value_and_grad(model, loss)(model, tokens)
+        assert cpu_kernels.install(model)
+        assert module.swiglu is cpu_kernels.swiglu
+        assert module.scaled_dot_product_attention is cpu_kernels.scaled_dot_product_attention
+        assert cpu_kernels.install(model)  # idempotent
+        logits = model(tokens)
+        value, grads = nn.value_and_grad(model, loss)(model, tokens)
+    finally:
+        module.swiglu, module.scaled_dot_product_attention = saved
+    close(logits, ref_logits)
+    assert value.item() == pytest.approx(ref_loss.item(), rel=1e-5)
+    for (name, a), (_, b) in zip(tree_flatten(grads), tree_flatten(ref_grads)):
+        close(a, b, tol=1e-4)
