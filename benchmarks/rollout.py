@@ -5,6 +5,8 @@ samples = 64 sequences), same max_tokens, temperature 1; one process, methods in
 --repeats. By default EOS is disabled so that every method generates exactly the same number of
 tokens; --eos keeps it (rows then finish unevenly, as in RL) and tokens/s counts what each produced. textrl's
 figure includes what a training step needs beyond tokens: log-probs, entropies, text and offsets.
+Creating the engine installs textrl's CPU SwiGLU and attention in the model's mlx_lm module
+(textrl/engine/cpu_kernels.py), so mlx_lm's generators run them too: the model is the same for all three.
 
     python benchmarks/rollout.py [--arch 1m|20m] [--max-tokens 64] [--repeats 3]    -> prints JSON
 """
@@ -76,7 +78,7 @@ def main() -> None:
             times[name].append(time.perf_counter() - t0)
     tps = {name: tokens[name] / statistics.median(t) for name, t in times.items()}
     print(json.dumps({
-        "arch": args.arch, "eos": args.eos, "parameters": n_params, "sequences": n_seq, "max_tokens": args.max_tokens,
+        "arch": args.arch, "eos": args.eos, "cpu_kernels": engine.cpu_kernels, "parameters": n_params, "sequences": n_seq, "max_tokens": args.max_tokens,
         "tokens_per_run": tokens,
         "seconds_median": {k: round(statistics.median(v), 4) for k, v in times.items()},
         "tokens_per_s": {k: round(v, 1) for k, v in tps.items()},

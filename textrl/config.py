@@ -124,7 +124,7 @@ class LoraConfig(_Section):
 
 
 class TrainConfig(_Section):
-    steps: PosInt = Field(300, description="RL steps (default 300).")
+    steps: PosInt = Field(1000, description="RL steps (default 1000).")
     prompts_per_step: PosInt = Field(8, description="Prompts per step, B (default 8).")
     group_size: PosInt = Field(8, description="Completions per prompt, G (default 8).")
     lr: PosFloat = Field(3.0e-5, description="Peak AdamW learning rate (default 3e-5).")

@@ -198,6 +198,8 @@ def train(cfg, out_dir: str | os.PathLike, *, fresh: bool = False, log=print, pr
     truncate_log(out / "metrics.jsonl", start_step - 1)
     truncate_log(out / "generations.jsonl.gz", start_step - 1)
     record = run_record(s)
+    if record["fast_jit"]["stale_kernels"]:
+        log(f"note: {record['fast_jit']['stale_kernels']}")
     if not (out / "config.json").is_file():
         atomic_write_json(out / "config.json", record)
     tracker = Tracker(cfg, out, record, wandb_id)

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_defaults_match_the_contract():
     cfg = load_run_config({}).to_dict()
-    assert cfg["train"] == {"steps": 300, "prompts_per_step": 8, "group_size": 8, "lr": 3.0e-5, "lr_schedule": "constant",
+    assert cfg["train"] == {"steps": 1000, "prompts_per_step": 8, "group_size": 8, "lr": 3.0e-5, "lr_schedule": "constant",
                             "warmup_steps": 0, "weight_decay": 0.0, "grad_clip": 1.0, "lora": None,
                             "checkpoint_every": 50, "log_generations": True}
     assert cfg["loss"] == {"kind": "grpo", "eps_low": 0.2, "eps_high": 0.28, "aggregation": "token-mean",

@@ -1,12 +1,12 @@
 """Slow (pytest -m slow): GRPO from the built-in warm-started model improves held-out avg@K on arithmetic.
 
 Builds the default tiny model in the session's cache (2-layer char-level Llama, warm start to 25 %
-greedy on a training probe: 450 steps, under a minute on 2 cores) and trains the default run (300 steps
-of 8 prompts x 8 completions, about 30 s). Measured 2026-12-01 over seeds 0, 1, 2: held-out avg@4
-0.161 -> 0.214, 0.216, 0.209 (+0.052 +- 0.003: over ten times the seed-to-seed SD), greedy 0.246 ->
-0.264, 0.280, 0.246. (The prototype's 4-layer model: 900 warm-start steps, the same +0.05 gain, 2-3x
-the time.) The thresholds below leave room for another machine's floating point while staying far
-above evaluation noise (SE of avg@4 ~0.01).
+greedy on a training probe: 450 steps, under a minute on 2 cores) and trains the default run (1000 steps
+of 8 prompts x 8 completions, about 35 s). Measured 2026-12-01 over seeds 0, 1, 2: held-out avg@4
+0.161 -> 0.258, 0.253, 0.256 (+0.095 +- 0.003: thirty times the seed-to-seed SD), greedy 0.246 ->
+0.320, 0.302, 0.326. (300 steps: +0.052; 2000 steps, seed 0: 0.277 avg@4, 0.334 greedy.) The thresholds
+below leave room for another machine's floating point while staying far above evaluation noise (SE of
+avg@4 ~0.01).
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ def test_grpo_raises_heldout_avg_at_k(tmp_path):
     cfg = load_run_config({"run_id": "grpo-g8-s0", "seed": 0})
     rows = train(cfg, tmp_path, log=lambda *_: None, progress=False)
     ev = evaluate_run(tmp_path, log=lambda *_: None)
-    assert ev["avg_at_k"] >= ev["base"]["avg_at_k"] + 0.03
+    assert ev["avg_at_k"] >= ev["base"]["avg_at_k"] + 0.06
+    assert ev["greedy_acc"] >= ev["base"]["greedy_acc"] + 0.03
     early = sum(r["reward_mean"] for r in rows[:50]) / 50
     late = sum(r["reward_mean"] for r in rows[-50:]) / 50
-    assert late > early + 0.03
+    assert late > early + 0.05

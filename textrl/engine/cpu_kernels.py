@@ -22,6 +22,7 @@ attention sinks) fall through to mlx_lm's functions.
 from __future__ import annotations
 
 import sys
+from functools import partial
 
 from textrl import fastblas
 
@@ -32,12 +33,12 @@ from mlx_lm.models import activations  # noqa: E402
 from mlx_lm.models import base as mlx_lm_base  # noqa: E402
 
 
-@mx.compile
+@partial(mx.compile, shapeless=True)  # elementwise: one trace serves every shape
 def _swiglu_forward(gate: mx.array, up: mx.array) -> mx.array:
     return gate * mx.sigmoid(gate) * up  # nn.silu(gate) * up, op for op
 
 
-@mx.compile
+@partial(mx.compile, shapeless=True)
 def _swiglu_backward(gate: mx.array, up: mx.array, cotangent: mx.array):
     # `gate * 1.0` (exact) keeps this sigmoid a node of its own: merged with the forward's, it could be
     # fused into neither kernel. d/dg [g s(g) u] = u s (1 + g (1 - s)) = u (s + d_up (1 - s)) / c, written
@@ -57,13 +58,13 @@ def _swiglu_vjp(primals, cotangent, output):
     return _swiglu_backward(*primals, cotangent)
 
 
-@mx.compile
+@partial(mx.compile, shapeless=True)
 def _softmax_forward(scores: mx.array) -> mx.array:
     e = mx.exp(scores - mx.max(scores, axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
 
 
-@mx.compile
+@partial(mx.compile, shapeless=True)
 def _softmax_backward(p: mx.array, cotangent: mx.array) -> mx.array:
     return p * (cotangent - (cotangent * p).sum(axis=-1, keepdims=True))
 
