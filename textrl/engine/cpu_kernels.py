@@ -11,9 +11,9 @@ On the CPU device two parts of mlx_lm's transformer blocks fall outside the fuse
   whose exp is scalar. `scaled_dot_product_attention` below computes the same attention with the softmax
   written as max / exp / sum, which fuse; its backward is the softmax's closed form.
 
-`install(model)` swaps these in for the model's mlx_lm module (llama, qwen2, qwen3, mistral, ... import
-both functions by name) when the default device is the CPU; on Metal and CUDA mlx's own kernels are
-the fast ones and nothing changes. Results agree with mlx_lm's to float round-off (gradients and
+`install(model)` swaps these in for the model's mlx_lm module (llama, qwen2, qwen3 and most other
+architectures import both by name) when the default device is the CPU; on Metal and CUDA mlx's own
+kernels are the fast ones and nothing changes. Results agree with mlx_lm's to float round-off (gradients and
 attention outputs within 1e-5 relative, tests/engine/test_cpu_kernels.py); the ratio test holds
 because sampling and training both use them. The cases these do not cover (quantised KV caches,
 attention sinks) fall through to mlx_lm's functions.
@@ -41,8 +41,8 @@ def _swiglu_forward(gate: mx.array, up: mx.array) -> mx.array:
 @partial(mx.compile, shapeless=True)
 def _swiglu_backward(gate: mx.array, up: mx.array, cotangent: mx.array):
     # `gate * 1.0` (exact) keeps this sigmoid a node of its own: merged with the forward's, it could be
-    # fused into neither kernel. d/dg [g s(g) u] = u s (1 + g (1 - s)) = u (s + d_up (1 - s)) / c, written
-    # with d_up so that both outputs come from one fused kernel.
+    # fused into neither kernel. With c the cotangent, d_gate = c u s (1 + g (1 - s)), written as
+    # u (c s + d_up (1 - s)) so that d_up feeds d_gate and both come out of one fused kernel.
     s = mx.sigmoid(gate * 1.0)
     d_up = cotangent * s * gate
     return up * (cotangent * s + d_up * (1 - s)), d_up
