@@ -8,19 +8,22 @@ PATH, so this module puts a `g++` wrapper first on PATH that adds `-mavx2 -mfma 
 larger inlining limits to mlx's JIT builds only (any other g++ call passes through unchanged). Measured
 here: a fused sigmoid-multiply 7x faster, a fused exp 7x.
 
-Results are bit-identical (a NaN's sign bit aside): g++ in its ISO C++17 mode keeps -ffp-contract=off, so no multiply-add is
-fused that the source does not ask for; fma, floor and division are correctly rounded with or without
-AVX; -fno-trapping-math only drops floating-point exception side effects (tests/engine/test_fastjit.py).
+Results are bit-identical (a NaN's sign bit aside): g++ in its ISO C++17 mode keeps -ffp-contract=off,
+so no multiply-add is fused that the source does not ask for; fma, floor and division are correctly
+rounded with or without AVX; -fno-trapping-math only drops floating-point exception side effects
+(tests/engine/test_fastjit.py).
 
 mlx caches built kernels in <tmp>/mlx/<version>/cpu under names that do not include the flags: kernels
 built before this module was active stay in use (correct, slow) until that directory is removed;
-`status()` says when that is the case. TEXTRL_FAST_JIT=0 turns the wrapper off.
+`status()` says when that is the case (and `textrl train` prints it). TEXTRL_FAST_JIT=0 turns the
+wrapper off.
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import shlex
 import shutil
 import sys
 import tempfile
@@ -56,7 +59,7 @@ def _wrapper_dir() -> Path:
 
 def _write_wrapper(directory: Path, gxx: str) -> Path:
     path = directory / "g++"
-    text = WRAPPER.format(gxx=gxx, flags=FLAGS)
+    text = WRAPPER.format(gxx=shlex.quote(gxx), flags=FLAGS)
     if path.is_file() and path.read_text() == text and os.access(path, os.X_OK):
         return path
     directory.mkdir(parents=True, exist_ok=True)
@@ -77,8 +80,9 @@ def _kernel_cache() -> Path:
 
 def _is_wrapper_dir(entry: str) -> bool:
     try:
-        return "textrl.fastjit" in (Path(entry) / "g++").read_text()[:200]
-    except (OSError, UnicodeDecodeError):
+        with open(Path(entry) / "g++", "rb") as f:
+            return b"textrl.fastjit" in f.read(200)
+    except OSError:
         return False
 
 
