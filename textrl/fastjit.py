@@ -88,7 +88,10 @@ def _is_wrapper_dir(entry: str) -> bool:
 
 def _stale_kernels() -> str | None:
     """Why kernels built without the flags may still be in use, or None (then mark the cache as ours)."""
-    cache = _kernel_cache()
+    try:
+        cache = _kernel_cache()
+    except ImportError:  # importlib.metadata.PackageNotFoundError: mlx is not installed
+        return None
     marker = cache / ".textrl-fastjit"
     try:
         if marker.is_file() and marker.read_text() == FLAGS:

@@ -100,3 +100,19 @@ def test_disabled_by_environment(tmp_path):
     code = "from textrl import fastjit; fastjit.enable(); print(fastjit.status()['reason'])"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "disabled by TEXTRL_FAST_JIT=0"
+
+
+def test_reports_kernels_built_before_the_wrapper(tmp_path):
+    from importlib.metadata import version
+
+    code = "from textrl import fastjit; fastjit.enable(); print(fastjit.status()['stale_kernels'])"
+    run = lambda tmpdir: subprocess.run([sys.executable, "-c", code], env={**os.environ, "TMPDIR": str(tmpdir)},  # noqa: E731
+                                        capture_output=True, text=True, check=True).stdout.strip()
+    fresh, old = tmp_path / "fresh", tmp_path / "old"
+    cache = old / "mlx" / version("mlx") / "cpu"
+    cache.mkdir(parents=True)
+    (cache / "libsomekernel.so").write_bytes(b"")
+    fresh.mkdir()
+    assert run(fresh) == "None"  # an empty cache is marked as built with the flags
+    assert (fresh / "mlx" / version("mlx") / "cpu" / ".textrl-fastjit").read_text() == fastjit.FLAGS
+    assert str(cache) in run(old)
