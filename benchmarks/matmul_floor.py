@@ -3,7 +3,8 @@ can reach for benchmarks/grpo_iteration.py's update (8 x 8 sequences of 6 prompt
 
 Per layer: the forward's projections (q, k, v, o; gate, up, down) and attention products (Q K^T, P V),
 and for each of them the two backward products (input and weight gradients), at the shapes the real
-update runs. Nothing else (no norms, activations, softmax, optimizer). Median of --repeats. Prints JSON.
+update runs. Nothing else (no norms, activations, softmax, optimizer; the 15-token vocabulary's output
+layer is negligible). Median of --repeats. Prints JSON.
 
     .venv/bin/python benchmarks/matmul_floor.py [--arch 1m 20m]               # mlx (+ OpenBLAS)
     .venv-trl/bin/python benchmarks/matmul_floor.py --backend torch            # torch, 2 threads
@@ -32,9 +33,16 @@ def products(arch: dict) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
     for i, o in linear:
         per_layer += [((n, i), (i, o)), ((n, o), (o, i)), ((i, n), (n, o))]  # forward, d input, d weight
     bh, L = ROWS * H, WIDTH
-    per_layer += [((bh, L, d), (bh, d, L)), ((bh, L, L), (bh, L, d))]  # Q K^T, P V
-    per_layer += [((bh, L, L), (bh, L, d)), ((bh, L, d), (bh, d, L))] * 2  # their backward
+    per_layer += [((bh, L, d), (bh, d, L)), ((bh, L, L), (bh, L, d))]  # S = Q K^T, O = P V
+    per_layer += [((bh, L, L), (bh, L, d))] * 3 + [((bh, L, d), (bh, d, L))]  # dQ, dK, dV; dP
     return per_layer * arch["layers"]
+
+
+def _size(shape) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
 
 
 def run_mlx(shapes, repeats):
@@ -90,13 +98,6 @@ def main() -> None:
                                "seconds": round(median, 4), "gflops_per_s": round(flops / median / 1e9, 1)}
         out["versions"] = versions
     print(json.dumps(out, indent=2))
-
-
-def _size(shape) -> int:
-    n = 1
-    for s in shape:
-        n *= s
-    return n
 
 
 if __name__ == "__main__":
