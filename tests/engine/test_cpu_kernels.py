@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
+
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
@@ -10,8 +13,9 @@ from mlx.utils import tree_flatten
 from mlx_lm import load
 from mlx_lm.models import activations
 from mlx_lm.models import base as mlx_lm_base
+from mlx_lm.models import qwen3
 
-from textrl.engine import cpu_kernels
+from textrl.engine import cpu_kernels, sampler
 
 
 def close(a, b, tol=1e-5):
@@ -78,28 +82,68 @@ def test_fully_masked_padding_rows_stay_finite():
     assert np.isfinite(np.array(out)).all()
 
 
-def test_installed_model_gives_mlx_lm_logits_and_gradients(tiny_model_dir):
-    model, _ = load(str(tiny_model_dir))
-    module = __import__(type(model).__module__, fromlist=["_"])
-    tokens = mx.array([[1, 2, 3, 4, 5, 6, 7, 8], [8, 7, 6, 5, 4, 3, 2, 1]])
-
-    def loss(m, x):
-        return nn.losses.cross_entropy(m(x[:, :-1]), x[:, 1:]).mean()
-
+@contextlib.contextmanager
+def mlx_lm_functions(model):
+    """Inside: the model's module runs mlx_lm's own swiglu and attention; restored (as found) after."""
+    module = sys.modules[type(model).__module__]
     saved = (module.swiglu, module.scaled_dot_product_attention)
     module.swiglu, module.scaled_dot_product_attention = activations.swiglu, mlx_lm_base.scaled_dot_product_attention
     try:
-        ref_logits = model(tokens)
-        ref_loss, ref_grads = nn.value_and_grad(model, loss)(model, tokens)
+        yield module
+    finally:
+        module.swiglu, module.scaled_dot_product_attention = saved
+
+
+def _loss_and_grads(model, tokens):
+    def loss(m, x):
+        return nn.losses.cross_entropy(m(x[:, :-1]), x[:, 1:]).mean()
+
+    return nn.value_and_grad(model, loss)(model, tokens)
+
+
+def _compare_training(model, tokens, reference):
+    ref_logits, (ref_loss, ref_grads) = reference
+    close(model(tokens), ref_logits)
+    value, grads = _loss_and_grads(model, tokens)
+    assert value.item() == pytest.approx(ref_loss.item(), rel=1e-5)
+    for (_, a), (_, b) in zip(tree_flatten(grads), tree_flatten(ref_grads)):
+        close(a, b, tol=1e-4)
+
+
+def test_installed_model_gives_mlx_lm_logits_and_gradients(tiny_model_dir):
+    model, _ = load(str(tiny_model_dir))
+    tokens = mx.array([[1, 2, 3, 4, 5, 6, 7, 8], [8, 7, 6, 5, 4, 3, 2, 1]])
+    with mlx_lm_functions(model) as module:
+        reference = (model(tokens), _loss_and_grads(model, tokens))
         assert cpu_kernels.install(model)
         assert module.swiglu is cpu_kernels.swiglu
         assert module.scaled_dot_product_attention is cpu_kernels.scaled_dot_product_attention
         assert cpu_kernels.install(model)  # idempotent
-        logits = model(tokens)
-        value, grads = nn.value_and_grad(model, loss)(model, tokens)
-    finally:
-        module.swiglu, module.scaled_dot_product_attention = saved
-    close(logits, ref_logits)
-    assert value.item() == pytest.approx(ref_loss.item(), rel=1e-5)
-    for (name, a), (_, b) in zip(tree_flatten(grads), tree_flatten(ref_grads)):
-        close(a, b, tol=1e-4)
+        _compare_training(model, tokens, reference)
+
+
+def test_grouped_query_qwen3_samples_and_trains_like_mlx_lm():
+    # a hub-style architecture: Qwen3 (q/k norms, 4 query heads sharing 2 key/value heads), sampled in a
+    # left-padded batch (prompts of different lengths) and trained
+    args = qwen3.ModelArgs(model_type="qwen3", hidden_size=64, num_hidden_layers=2, intermediate_size=128,
+                           num_attention_heads=4, num_key_value_heads=2, head_dim=16, rms_norm_eps=1e-6,
+                           vocab_size=40, max_position_embeddings=256, tie_word_embeddings=True, rope_theta=1e6)
+    mx.random.seed(0)
+    model = qwen3.Model(args)
+    mx.eval(model.parameters())
+    prompts = [[1, 2, 3], [4, 5, 6, 7, 8, 9, 10], [11]]
+    tokens = mx.array([[1, 2, 3, 4, 5, 6, 7, 8, 9], [9, 8, 7, 6, 5, 4, 3, 2, 1]])
+
+    def rollout():
+        return sampler.generate(model, prompts, 2, temperature=1.0, top_p=1.0, max_tokens=12, eos_ids=set(),
+                                key=mx.random.key(3))
+
+    with mlx_lm_functions(model):
+        ref_rollout = rollout()
+        reference = (model(tokens), _loss_and_grads(model, tokens))
+        assert cpu_kernels.install(model)
+        ours = rollout()
+        assert ours.tokens == ref_rollout.tokens
+        for a, b in zip(ours.logprobs, ref_rollout.logprobs):
+            np.testing.assert_allclose(a, b, atol=1e-5)
+        _compare_training(model, tokens, reference)
