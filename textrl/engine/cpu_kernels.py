@@ -13,10 +13,10 @@ On the CPU device two parts of mlx_lm's transformer blocks fall outside the fuse
 
 `install(model)` swaps these in for the model's mlx_lm module (llama, qwen2, qwen3 and most other
 architectures import both by name) when the default device is the CPU; on Metal and CUDA mlx's own
-kernels are the fast ones and nothing changes. Results agree with mlx_lm's to float round-off (gradients and
-attention outputs within 1e-5 relative, tests/engine/test_cpu_kernels.py); the ratio test holds
-because sampling and training both use them. The cases these do not cover (quantised KV caches,
-attention sinks) fall through to mlx_lm's functions.
+kernels are the fast ones and nothing changes. Results agree with mlx_lm's to float round-off
+(tests/engine/test_cpu_kernels.py: values and gradients, a grouped-query Qwen3 sampled in a padded
+batch); the ratio test holds because sampling and training both use them. The cases these do not
+cover (quantised KV caches, attention sinks) fall through to mlx_lm's functions.
 """
 
 from __future__ import annotations
