@@ -78,7 +78,7 @@ def main() -> None:
     def mlx_batch_generate(seed):
         mx.random.seed(seed)
         with baseline_kernels():
-                out = batch_generate(model, tokenizer, rows, max_tokens=args.max_tokens, sampler=make_sampler(temp=1.0),
+            out = batch_generate(model, tokenizer, rows, max_tokens=args.max_tokens, sampler=make_sampler(temp=1.0),
                                  completion_batch_size=n_seq, prefill_batch_size=n_seq, return_token_ids=True)
         return sum(len(t) for t in out.token_ids)
 

@@ -4,41 +4,60 @@
 target flags (mlx 0.32). Without -mfma the fma calls of mlx's exp polynomial are libm calls, nothing
 inlines, and no loop vectorises: a fused sigmoid costs ~14 ns per element where a multiply costs 0.4 ns,
 which made SwiGLU and softmax the largest costs of a training step. mlx runs the compiler as `g++` from
-PATH, so this module puts a `g++` wrapper first on PATH that adds `-mavx2 -mfma -fno-trapping-math` and
-larger inlining limits to mlx's JIT builds only (any other g++ call passes through unchanged). Measured
-here: a fused sigmoid-multiply 7x faster, a fused exp 7x.
+PATH, so this module puts a `g++` wrapper first on PATH that adds `-mavx2 -mfma -ffp-contract=off
+-fno-trapping-math` and larger inlining limits to mlx's JIT builds only (any other g++ call passes
+through unchanged). Measured here: a fused sigmoid-multiply 7x faster, a fused exp 7x. The wrapper is
+test-built once before it goes on PATH (mlx has no fallback when a kernel fails to build).
 
-Results are bit-identical (a NaN's sign bit aside): g++ in its ISO C++17 mode keeps -ffp-contract=off,
-so no multiply-add is fused that the source does not ask for; fma, floor and division are correctly
-rounded with or without AVX; -fno-trapping-math only drops floating-point exception side effects
-(tests/engine/test_fastjit.py).
+Results are bit-identical (a NaN's sign bit aside): -ffp-contract=off stops g++ from fusing a multiply
+and an add the source writes apart (it does by default, even in ISO C++ mode); fma, floor and division
+are correctly rounded with or without AVX; -fno-trapping-math only drops floating-point exception side
+effects (tests/engine/test_fastjit.py).
 
 mlx caches built kernels in <tmp>/mlx/<version>/cpu under names that do not include the flags: kernels
 built before this module was active stay in use (correct, slow) until that directory is removed;
-`status()` says when that is the case (and `textrl train` prints it). TEXTRL_FAST_JIT=0 turns the
-wrapper off.
+`status()` says when that is the case (and `textrl train` prints it). The kernels are built for the
+machine's CPU: a <tmp> shared by machines without AVX2 would need its own directory per machine.
+TEXTRL_FAST_JIT=0 turns the wrapper off.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import shlex
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-FLAGS = "-mavx2 -mfma -fno-trapping-math --param max-inline-insns-single=2000 --param max-inline-insns-auto=2000"
+# -ffp-contract=off: g++ contracts a*b+c into an fma by default, even in ISO C++ mode; with -mfma that
+# would change results. Without contraction every operation rounds as in mlx's scalar build.
+FLAGS = ("-mavx2 -mfma -ffp-contract=off -fno-trapping-math "
+         "--param max-inline-insns-single=2000 --param max-inline-insns-auto=2000")
 
-# mlx's command is `g++ -std=c++17 -O3 ... <tmp>/mlx/<version>/cpu/<name>.cpp -o ...`.
+# mlx's command is `g++ -std=c++17 -O3 ... <tmp>/mlx/<version>/cpu/<name>.cpp -o ...`. The wrapper takes
+# its own directory off PATH first, so that a compiler which itself looks g++ up on PATH (ccache's
+# masquerade directory) finds the real one, not the wrapper again.
 WRAPPER = """#!/bin/sh
 # Written by textrl.fastjit: vector flags for mlx's CPU JIT builds; every other call passes through.
+self={dir}
+rest=
+IFS=:
+for entry in $PATH; do [ "$entry" = "$self" ] || rest="${{rest:+$rest:}}$entry"; done
+unset IFS
+PATH=$rest
+export PATH
 case "$*" in
   *"/mlx/"*"/cpu/"*".cpp"*) exec {gxx} {flags} "$@" ;;
 esac
 exec {gxx} "$@"
 """
+
+# Built once with the wrapper before it is used: mlx has no fallback when a JIT build fails.
+PROBE_SOURCE = "float f(float a, float b, float c) { return a * b + c; }\n"
 
 _state: dict[str, str | None] = {"wrapper": None, "reason": "not attempted", "stale_kernels": None}
 
@@ -52,14 +71,31 @@ def _cpu_has(*features: str) -> bool:
     return all(f in flags for f in features)
 
 
-def _wrapper_dir() -> Path:
-    # textrl.models.builtin.cache_root(), which cannot be imported here: textrl.models loads mlx.
-    return Path(os.environ.get("TEXTRL_CACHE") or Path.home() / ".cache" / "textrl").expanduser() / "jit-bin"
+def _wrapper_dir(gxx: str) -> Path:
+    # textrl.models.builtin.cache_root(), which cannot be imported here: textrl.models loads mlx. One
+    # directory per compiler, so that processes seeing different g++ binaries never share a wrapper.
+    root = Path(os.environ.get("TEXTRL_CACHE") or Path.home() / ".cache" / "textrl").expanduser()
+    return root / "jit-bin" / hashlib.sha256(gxx.encode()).hexdigest()[:12]
+
+
+def _builds(wrapper: Path, directory: Path) -> str | None:
+    """None if the wrapper builds a shared library the way mlx asks it to, else why not."""
+    with tempfile.TemporaryDirectory(dir=directory) as tmp:
+        source = Path(tmp) / "mlx" / "probe" / "cpu" / "probe.cpp"
+        source.parent.mkdir(parents=True)
+        source.write_text(PROBE_SOURCE)
+        cmd = [str(wrapper), "-std=c++17", "-O3", "-Wall", "-fPIC", "-shared", str(source), "-o", str(source.with_suffix(".so"))]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return str(e)
+        return None if proc.returncode == 0 else (proc.stderr.strip().splitlines() or ["failed"])[-1]
 
 
 def _write_wrapper(directory: Path, gxx: str) -> Path:
+    """The wrapper for `gxx`, written (atomically) and test-built unless an identical one exists."""
     path = directory / "g++"
-    text = WRAPPER.format(gxx=shlex.quote(gxx), flags=FLAGS)
+    text = WRAPPER.format(dir=shlex.quote(str(directory)), gxx=shlex.quote(gxx), flags=FLAGS)
     if path.is_file() and path.read_text() == text and os.access(path, os.X_OK):
         return path
     directory.mkdir(parents=True, exist_ok=True)
@@ -68,6 +104,10 @@ def _write_wrapper(directory: Path, gxx: str) -> Path:
     with os.fdopen(fd, "w") as f:
         f.write(text)
     os.chmod(tmp, 0o755)
+    failure = _builds(Path(tmp), directory)
+    if failure:
+        os.unlink(tmp)
+        raise OSError(f"{gxx} with {FLAGS!r} cannot build mlx's kernels: {failure}")
     os.replace(tmp, path)
     return path
 
@@ -110,10 +150,11 @@ def enable() -> str | None:
     if _state["reason"] != "not attempted":
         return _state["wrapper"]
     # A parent textrl process may have put its wrapper on the PATH this one inherited.
-    path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and not _is_wrapper_dir(p)]
-    os.environ["PATH"] = os.pathsep.join(path)
+    path = os.environ.get("PATH", os.defpath).split(os.pathsep)
+    if any(_is_wrapper_dir(p) for p in path if p):
+        path = [p for p in path if not (p and _is_wrapper_dir(p))]
+        os.environ["PATH"] = os.pathsep.join(path)
     gxx = shutil.which("g++")
-    directory = _wrapper_dir()
     if os.environ.get("TEXTRL_FAST_JIT", "1") == "0":
         _state["reason"] = "disabled by TEXTRL_FAST_JIT=0"
     elif not sys.platform.startswith("linux") or platform.machine() not in ("x86_64", "AMD64"):
@@ -124,9 +165,10 @@ def enable() -> str | None:
         _state["reason"] = "CPU lacks AVX2/FMA"
     else:
         try:
+            directory = _wrapper_dir(gxx)
             wrapper = _write_wrapper(directory, gxx)
-        except OSError as e:
-            _state["reason"] = f"could not write {directory / 'g++'}: {e}"
+        except (OSError, RuntimeError) as e:  # RuntimeError: no home directory to cache in
+            _state["reason"] = f"wrapper not installed: {e}"
         else:
             os.environ["PATH"] = os.pathsep.join([str(directory), *path])
             _state.update(wrapper=str(wrapper), reason="active", stale_kernels=_stale_kernels())

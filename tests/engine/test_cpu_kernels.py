@@ -147,3 +147,13 @@ def test_grouped_query_qwen3_samples_and_trains_like_mlx_lm():
         for a, b in zip(ours.logprobs, ref_rollout.logprobs):
             np.testing.assert_allclose(a, b, atol=1e-5)
         _compare_training(model, tokens, reference)
+
+
+def test_grouped_query_attention_with_a_value_head_size_of_its_own():
+    # some architectures (e.g. MiMo-V2-Flash) give values a head size different from queries and keys
+    q, k, _ = _qkv(2, 8, 2, 5, 5, 32)
+    v = mx.random.normal((2, 2, 5, 16), key=mx.random.key(5))
+    for mask in ("causal", None):
+        ours = cpu_kernels.scaled_dot_product_attention(q, k, v, None, 0.2, mask)
+        assert ours.shape == (2, 8, 5, 16)
+        close(ours, mlx_lm_base.scaled_dot_product_attention(q, k, v, None, 0.2, mask))

@@ -41,6 +41,10 @@ fns = {
     "sin_cos": lambda a: mx.sin(a) * mx.cos(a),
     "pow_sqrt": lambda a: mx.power(mx.abs(a), 0.37) + mx.sqrt(mx.abs(a)),
     "where": lambda a: mx.where(a > 0, mx.exp(-a), a * 2),
+    # multiply-adds, which a compiler may contract into fma instructions (different rounding)
+    "mul_add": lambda a: a * (a * 0.37) + 0.11,
+    "horner": lambda a: ((a * 0.3 + 0.7) * a - 0.2) * a + (a * 1.1 - 0.4),
+    "swiglu_grad": lambda a: (a + 1) * (mx.sigmoid(a) * 0.5 + a * mx.sigmoid(a * 1.0) * (1 - mx.sigmoid(a))),
 }
 out = {name: np.array(mx.compile(f)(x)) for name, f in fns.items()}
 np.savez(sys.argv[1], **out)
@@ -116,3 +120,16 @@ def test_reports_kernels_built_before_the_wrapper(tmp_path):
     assert run(fresh) == "None"  # an empty cache is marked as built with the flags
     assert (fresh / "mlx" / version("mlx") / "cpu" / ".textrl-fastjit").read_text() == fastjit.FLAGS
     assert str(cache) in run(old)
+
+
+def test_wrapper_takes_itself_off_path_before_running_the_compiler(tmp_path):
+    # a compiler that looks g++ up on PATH itself (ccache's masquerade) must not find the wrapper again
+    fake = tmp_path / "fake-g++"
+    fake.write_text('#!/bin/sh\nfor a; do out=$a; done\n: > "$out"\necho "PATH=$PATH"\n')  # "builds" the -o file
+    fake.chmod(0o755)
+    directory = tmp_path / "wrapper"
+    wrapper = fastjit._write_wrapper(directory, str(fake))
+    env = {**os.environ, "PATH": f"{directory}{os.pathsep}/usr/bin{os.pathsep}/bin"}
+    out = subprocess.run([str(wrapper), "-o", str(tmp_path / "x")], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == f"PATH=/usr/bin{os.pathsep}/bin"

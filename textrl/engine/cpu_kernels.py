@@ -16,7 +16,9 @@ architectures import both by name) when the default device is the CPU; on Metal 
 kernels are the fast ones and nothing changes. Results agree with mlx_lm's to float round-off
 (tests/engine/test_cpu_kernels.py: values and gradients, a grouped-query Qwen3 sampled in a padded
 batch); the ratio test holds because sampling and training both use them. The cases these do not
-cover (quantised KV caches, attention sinks) fall through to mlx_lm's functions.
+cover (quantised KV caches, attention sinks) fall through to mlx_lm's functions. Installing is
+process-wide and permanent (every instance of the architecture, mlx_lm's own generators too): the
+functions compute the same thing, faster, so nothing is restored.
 """
 
 from __future__ import annotations
@@ -114,7 +116,7 @@ def scaled_dot_product_attention(queries, keys, values, cache, scale: float, mas
         else:
             scores = scores + mask
     out = softmax(scores.astype(mx.float32)).astype(values.dtype) @ values
-    return out.reshape(B, H, L, D) if kv_heads != H else out
+    return out.reshape(B, H, L, -1) if kv_heads != H else out  # values may have their own head size
 
 
 def install(model) -> bool:
