@@ -15,8 +15,9 @@ are correctly rounded with or without AVX; -fno-trapping-math only drops floatin
 effects (tests/engine/test_fastjit.py).
 
 mlx caches built kernels in <tmp>/mlx/<version>/cpu under names that do not include the flags: kernels
-built before this module was active stay in use (correct, slow) until that directory is removed;
-`status()` says when that is the case (and `textrl train` prints it). The kernels are built for the
+built without the wrapper stay in use (same results, slower) until that directory is removed.
+`status()` reports it (and `textrl train` prints it) when the cache held kernels before textrl first
+marked it; kernels that mlx used outside textrl (plain mlx_lm, say) adds to a marked cache go unseen. The kernels are built for the
 machine's CPU: a <tmp> shared by machines without AVX2 would need its own directory per machine.
 TEXTRL_FAST_JIT=0 turns the wrapper off.
 """
