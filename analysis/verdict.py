@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from analysis.power import per_test_alpha
+
 
 def endpoint_name(endpoint: str, k: int | None = None) -> str:
     kk = "K" if k is None else str(k)
@@ -47,7 +49,7 @@ def verdict(c: dict, endpoint: str, alpha: float, correction: str, k: int | None
         return s
     if cannot:
         m = c.get("n_tests") or 1
-        level = alpha if correction == "none" or m == 1 else alpha / m
+        level = per_test_alpha(alpha, m, correction)
         where = f"{level:g}" if level == alpha else f"{level:g} ({correction}'s first step over {m} tests)"
         return (f"{who}: inconclusive by design: with {seeds} an exact permutation test cannot reach "
                 f"p < {where} (its smallest possible p is {perm['min_p']:.3f}), so these data cannot establish a "

@@ -139,16 +139,6 @@ def plan_benchmark(tmp: Path, seeds: int, repeats: int) -> dict:
     }
 
 
-def union_length(intervals: list[tuple[float, float]]) -> float:
-    total, end = 0.0, float("-inf")
-    for a, b in sorted(intervals):
-        if b <= end:
-            continue
-        total += b - max(a, end)
-        end = b
-    return total
-
-
 def command_of(argv: list[str]) -> str | None:
     """The textrl subcommand (or the W&B report step) a recorded process ran; None: not a job's CLI."""
     script = argv[0] if argv else ""

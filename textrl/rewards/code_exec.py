@@ -165,7 +165,7 @@ def spans(code):
     return out
 
 
-def make_hook(reporter_ident, get_ident, realpath, isinstance=isinstance, str=str, bytes=bytes, any=any,
+def make_hook(reporter_ident, get_ident, realpath, isinstance=isinstance, str=str, bytes=bytes,
               str_add=str.__add__, bytes_add=bytes.__add__, RuntimeError=RuntimeError,
               PermissionError=PermissionError, ImportError=ImportError):
     always = frozenset({
@@ -185,8 +185,10 @@ def make_hook(reporter_ident, get_ident, realpath, isinstance=isinstance, str=st
         return str_add("", value) if isinstance(value, str) else bytes_add(b"", value).decode("utf-8", "replace")
 
     def names_proc(path):
-        return "proc" in path.split("/") or any(real == "/proc" or real[:6] == "/proc/" for real in (
-            exact(realpath(path)),))
+        if "proc" in path.split("/"):
+            return True
+        real = exact(realpath(path))
+        return real == "/proc" or real[:6] == "/proc/"
 
     def hook(event, args):
         if event in always or event[:7] == "ctypes.":

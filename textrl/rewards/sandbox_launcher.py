@@ -17,13 +17,13 @@ when there is no throwaway uid to run as.
 import ctypes
 import json
 import os
+import re
 import resource
 import sys
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
 MS_NOATIME, MS_NODIRATIME, MS_RELATIME, MS_STRICTATIME = 1024, 2048, 1 << 21, 1 << 24
-ST_RDONLY, ST_NOSUID, ST_NODEV, ST_NOEXEC, ST_NOATIME, ST_NODIRATIME, ST_RELATIME = 1, 2, 4, 8, 1024, 2048, 4096
 MNT_DETACH = 2
 REFUSED = 97  # exit status when a required protection could not be put in place
 
@@ -60,15 +60,7 @@ def mount_points():
     with open("/proc/self/mountinfo", "rb") as f:
         for line in f.read().decode("utf-8", "surrogateescape").splitlines():
             field = line.split(" ")[4]
-            out, i = [], 0
-            while i < len(field):
-                if field[i] == "\\" and field[i + 1:i + 4].isdigit():
-                    out.append(chr(int(field[i + 1:i + 4], 8)))
-                    i += 4
-                else:
-                    out.append(field[i])
-                    i += 1
-            points.append("".join(out))
+            points.append(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), field))
     return points
 
 
@@ -76,17 +68,17 @@ def kept_flags(path):
     """The flags a bind remount must repeat (the kernel refuses to clear locked ones)."""
     f = os.statvfs(path).f_flag
     flags = 0
-    for st, ms in ((ST_NOSUID, MS_NOSUID), (ST_NODEV, MS_NODEV), (ST_NOEXEC, MS_NOEXEC),
-                   (ST_NODIRATIME, MS_NODIRATIME)):
+    for st, ms in ((os.ST_NOSUID, MS_NOSUID), (os.ST_NODEV, MS_NODEV), (os.ST_NOEXEC, MS_NOEXEC),
+                   (os.ST_NODIRATIME, MS_NODIRATIME)):
         if f & st:
             flags |= ms
-    if f & ST_NOATIME:
+    if f & os.ST_NOATIME:
         flags |= MS_NOATIME
-    elif f & ST_RELATIME:
+    elif f & os.ST_RELATIME:
         flags |= MS_RELATIME
     else:
         flags |= MS_STRICTATIME
-    return flags, bool(f & ST_RDONLY)
+    return flags, bool(f & os.ST_RDONLY)
 
 
 def covered(path, tops):

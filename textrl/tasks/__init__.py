@@ -55,18 +55,7 @@ def _custom(spec: str, params: dict) -> Task:
     return task
 
 
-def build_task(task_config) -> Task:
-    """get_task(task_config.name, **task_config.params), with task_config.rewards added to its score."""
-    from textrl.tasks.rewarded import build_task as build
-
-    return build(task_config)
-
-
-def with_rewards(task: Task, rewards, params=None) -> Task:
-    """`task` with weighted registered rewards added to its score (correctness stays the task's)."""
-    from textrl.tasks.rewarded import with_rewards as add
-
-    return add(task, rewards, params)
+from textrl.tasks.rewarded import build_task, with_rewards  # noqa: E402  (rewarded needs only tasks.base)
 
 
 __all__ = ["Example", "Score", "Task", "build_task", "get_task", "make_score", "with_rewards"]

@@ -73,15 +73,13 @@ def check_added_rewards(rewards: Mapping[str, Any], params: Mapping[str, Any], t
 class RewardedTask:
     """`task` with weighted registered rewards added to its score; everything else is the task's."""
 
-    def __init__(self, task, rewards: Mapping[str, float], params: Mapping[str, Mapping[str, Any]] | None = None,
-                 *, max_workers: int | None = None):
+    def __init__(self, task, rewards: Mapping[str, float], params: Mapping[str, Mapping[str, Any]] | None = None):
         from textrl.rewards import combine
 
         params = {k: dict(v) for k, v in (params or {}).items()}
         check_added_rewards(rewards, params, getattr(task, "name", ""))
         self.task = task
         self.added = combine(dict(rewards), params=params)
-        self.max_workers = max_workers
 
     def __getattr__(self, name: str) -> Any:  # name, planning_grams, stop, split, target, alphabet, ...
         if name == "task":
@@ -96,7 +94,7 @@ class RewardedTask:
 
         check_batch(completions, examples)
         own = self.task.score(completions, examples)
-        added = score_batch(self.added, completions, examples, max_workers=self.max_workers)
+        added = score_batch(self.added, completions, examples)
         scores = []
         for base, extra in zip(own, added):
             components = dict(base.get("components", {}))
