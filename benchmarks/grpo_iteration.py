@@ -7,7 +7,9 @@ Seconds split the way the trainer splits a step:
 Random weights, EOS disabled: every completion has exactly 64 tokens, as in the TRL reference
 (benchmarks/trl_grpo_iteration.py). Median over --steps iterations after one warm-up. Prints JSON.
 
-    python benchmarks/grpo_iteration.py [--arch 1m 20m] [--steps 3]
+    python benchmarks/grpo_iteration.py [--arch 1m 20m] [--steps 3] [--lanes 1]
+
+--lanes 1 runs the CPU engine with one lane (textrl.engine.cpu_lanes) for a side-by-side comparison.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _models import load_random  # noqa: E402  (enables the fast BLAS before mlx loads)
 
 from textrl.advantages import AdvantagePipeline  # noqa: E402
+from textrl.engine import cpu_lanes  # noqa: E402
 from textrl.engine.base import Datum, SamplingParams  # noqa: E402
 from textrl.engine.loss_spec import LossSpec  # noqa: E402
 from textrl.engine.mlx_engine import MLXEngine  # noqa: E402
@@ -54,11 +57,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--arch", nargs="+", default=["1m", "20m"], choices=["1m", "20m"])
     ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--lanes", type=int, default=cpu_lanes.LANES)
     args = ap.parse_args()
+    cpu_lanes.LANES = args.lanes
     task = get_task("arithmetic")
     train, _ = task.split(1234, 500)
     pipeline = AdvantagePipeline.from_config({"preset": "grpo"}).resolved(args.steps + 1)
-    out = {"prompts": PROMPTS, "group_size": GROUP, "new_tokens": NEW_TOKENS, "models": {}}
+    out = {"prompts": PROMPTS, "group_size": GROUP, "new_tokens": NEW_TOKENS, "lanes": cpu_lanes.count(), "models": {}}
     for arch in args.arch:
         model, tokenizer, n_params = load_random(arch)
         engine = MLXEngine(model, tokenizer)

@@ -8,8 +8,9 @@ sums in a different order), and sampled tokens and rewards of a tiny run are unc
 (tests/engine/test_fastblas.py).
 
 `enable()` is idempotent; every textrl module that imports mlx calls it first, so it also turns on the
-other half of the fast CPU path, vectorised JIT kernels (textrl.fastjit). TEXTRL_FAST_BLAS=0 turns the
-BLAS off; TEXTRL_BLAS_LIB=/path/to/libopenblas.so picks another library.
+other half of the fast CPU path, vectorised JIT kernels (textrl.fastjit), and widens mlx's scheduling
+window so that the engine's two CPU lanes run side by side (textrl.engine.cpu_lanes). TEXTRL_FAST_BLAS=0
+turns the BLAS off; TEXTRL_BLAS_LIB=/path/to/libopenblas.so picks another library.
 """
 
 from __future__ import annotations
@@ -30,7 +31,11 @@ CANDIDATES = (
     "/usr/lib64/libopenblas.so.0",  # Fedora/RHEL
 )
 
+# mlx reads it once, at its first evaluation; see textrl.engine.cpu_lanes
+BFS_MAX_WIDTH = "4096"
+
 _state: dict[str, str | None] = {"library": None, "reason": "not attempted"}
+_blas: list = []  # the loaded library's ctypes handle
 
 
 def find_library() -> str | None:
@@ -46,6 +51,8 @@ def find_library() -> str | None:
 def enable() -> str | None:
     """Load OpenBLAS globally if possible; returns its path, or None (see `status()` for why)."""
     fastjit.enable()
+    if sys.platform.startswith("linux"):
+        os.environ.setdefault("MLX_BFS_MAX_WIDTH", BFS_MAX_WIDTH)
     if _state["reason"] != "not attempted":
         return _state["library"]
     if os.environ.get("TEXTRL_FAST_BLAS", "1") == "0":
@@ -58,12 +65,25 @@ def enable() -> str | None:
         _state["reason"] = "no OpenBLAS found (apt-get install libopenblas0-pthread)"
     else:
         try:
-            ctypes.CDLL(lib, mode=ctypes.RTLD_GLOBAL)
+            _blas.append(ctypes.CDLL(lib, mode=ctypes.RTLD_GLOBAL))
         except OSError as e:
             _state["reason"] = f"could not load {lib}: {e}"
         else:
             _state.update(library=lib, reason="loaded")
     return _state["library"]
+
+
+def threads() -> int | None:
+    """Threads OpenBLAS gives one call; None when no OpenBLAS was loaded (or the library is another BLAS)."""
+    get = getattr(_blas[0], "openblas_get_num_threads", None) if _blas else None
+    return int(get()) if get else None
+
+
+def set_threads(n: int | None) -> None:
+    """Threads for each later call (read by OpenBLAS at every call, from any thread); None: no-op."""
+    set_ = getattr(_blas[0], "openblas_set_num_threads", None) if _blas else None
+    if set_ and n:
+        set_(int(n))
 
 
 def status() -> dict[str, str | None]:

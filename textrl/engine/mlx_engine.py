@@ -9,6 +9,7 @@ how the trainer abandons a PPO epoch that overshot target_kl.
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ import mlx.optimizers as optim  # noqa: E402
 from mlx.utils import tree_flatten, tree_map, tree_unflatten  # noqa: E402
 from mlx_lm.tokenizer_utils import NaiveStreamingDetokenizer  # noqa: E402
 
-from textrl.engine import cpu_kernels, sampler  # noqa: E402
+from textrl.engine import cpu_kernels, cpu_lanes, sampler  # noqa: E402
 from textrl.engine.base import Completion, Datum, SamplingParams  # noqa: E402
 from textrl.engine.loss_spec import LossSpec, token_weights  # noqa: E402
 from textrl.losses import logprobs_and_entropy, policy_loss  # noqa: E402
@@ -62,6 +63,7 @@ class MLXEngine:
             reference.freeze()
         self.pad_id = tokenizer.pad_token_id if getattr(tokenizer, "pad_token_id", None) is not None else 0
         self._grads = None
+        self.lanes = cpu_lanes.count()
         self._grad_fns: dict[tuple, Any] = {}
         self._update: tuple[Any, Any] = (None, None)  # (optimizer state it was compiled for, fn)
 
@@ -212,8 +214,8 @@ class MLXEngine:
         per = max(1, MAX_LOGITS_PER_MICROBATCH // max(1, width * vocab))
         return [slice(i, min(i + per, rows)) for i in range(0, rows, per)]
 
-    def _grad_fn(self, spec: LossSpec, with_ref: bool):
-        key = (spec, with_ref)
+    def _grad_fn(self, spec: LossSpec, with_ref: bool, lane: int = 0):
+        key = (spec, with_ref, lane)
         if key not in self._grad_fns:
             need_entropy = spec.entropy_coef > 0
 
@@ -228,10 +230,15 @@ class MLXEngine:
 
             # Compiled: one fused graph per micro-batch shape (traced once per shape, then reused). The
             # model's parameters are inputs, not baked-in constants, so updated weights are picked up;
-            # gradients are bit-identical to the eager ones, with far fewer op dispatches.
+            # gradients are bit-identical to the eager ones, with far fewer op dispatches. One function
+            # per lane: each is traced on its lane's stream.
             state = self.model.state
             self._grad_fns[key] = mx.compile(step, inputs=state, outputs=state)
         return self._grad_fns[key]
+
+    def _on_lane(self, lane: int):
+        """The stream context of a lane; with one lane, the default stream."""
+        return mx.stream(cpu_lanes.streams()[lane]) if self.lanes > 1 else nullcontext()
 
     def reference_logprobs(self, tokens: mx.array, temperature: float) -> mx.array:
         logp, _ = logprobs_and_entropy(self.reference(tokens[:, :-1]), tokens[:, 1:], temperature, entropy=False)
@@ -241,21 +248,28 @@ class MLXEngine:
         """Loss and gradient of one batch; the gradient is held for optim_step. Returns batch means."""
         batch = self._batch(datums, loss)
         with_ref = self.reference is not None and loss.kl_coef > 0
-        grad_fn = self._grad_fn(loss, with_ref)
         total_loss = 0.0
         sums: dict[str, float] = {}
         grads = None
         n_rows, width = batch["tokens"].shape
-        for part in self._chunks(n_rows, width):
-            mb = {k: v[part] for k, v in batch.items()}
-            ref = self.reference_logprobs(mb["tokens"], loss.temperature) if with_ref else None
-            args = (mb["tokens"], mb["old"], mb["adv"], mb["weights"], mb["mask"]) + ((ref,) if with_ref else ())
-            (value, stats), g = grad_fn(*args)
-            grads = g if grads is None else tree_map(mx.add, grads, g)
-            mx.eval(value, stats, grads)
-            total_loss += value.item()
-            for k, v in stats.items():
-                sums[k] = sums.get(k, 0.0) + v.item()
+        with cpu_lanes.blas_threads(self.lanes):
+            for part in self._chunks(n_rows, width):
+                # each micro-batch's rows in LANES parts, evaluated side by side (textrl.engine.cpu_lanes)
+                results = []
+                for lane, rows in enumerate(cpu_lanes.split(part.stop - part.start, self.lanes)):
+                    rows = slice(part.start + rows.start, part.start + rows.stop)
+                    with self._on_lane(lane):
+                        mb = {k: v[rows] for k, v in batch.items()}
+                        ref = self.reference_logprobs(mb["tokens"], loss.temperature) if with_ref else None
+                        args = (mb["tokens"], mb["old"], mb["adv"], mb["weights"], mb["mask"]) + ((ref,) if with_ref else ())
+                        results.append(self._grad_fn(loss, with_ref, lane)(*args))
+                for (value, stats), g in results:
+                    grads = g if grads is None else tree_map(mx.add, grads, g)
+                mx.eval(results, grads)
+                for (value, stats), _ in results:
+                    total_loss += value.item()
+                    for k, v in stats.items():
+                        sums[k] = sums.get(k, 0.0) + v.item()
         self._grads = grads
         n_tok = float(batch["mask"].sum().item()) or 1.0
         out = {"loss": total_loss, "clip_frac": sums["clip_frac"] / n_tok, "approx_kl": sums["approx_kl"] / n_tok}
