@@ -31,7 +31,8 @@ CANDIDATES = (
     "/usr/lib64/libopenblas.so.0",  # Fedora/RHEL
 )
 
-# mlx reads it once, at its first evaluation; see textrl.engine.cpu_lanes
+# mlx reads it once, at its first evaluation. Set for mlx's CPU-only build, where the engine's lanes run
+# (textrl.engine.cpu_lanes); GPU builds keep mlx's default.
 BFS_MAX_WIDTH = "4096"
 
 _state: dict[str, str | None] = {"library": None, "reason": "not attempted"}
@@ -51,10 +52,10 @@ def find_library() -> str | None:
 def enable() -> str | None:
     """Load OpenBLAS globally if possible; returns its path, or None (see `status()` for why)."""
     fastjit.enable()
-    if sys.platform.startswith("linux"):
-        os.environ.setdefault("MLX_BFS_MAX_WIDTH", BFS_MAX_WIDTH)
     if _state["reason"] != "not attempted":
         return _state["library"]
+    if _cpu_only_mlx():
+        os.environ.setdefault("MLX_BFS_MAX_WIDTH", BFS_MAX_WIDTH)
     if os.environ.get("TEXTRL_FAST_BLAS", "1") == "0":
         _state["reason"] = "disabled by TEXTRL_FAST_BLAS=0"
     elif not sys.platform.startswith("linux"):
@@ -71,6 +72,17 @@ def enable() -> str | None:
         else:
             _state.update(library=lib, reason="loaded")
     return _state["library"]
+
+
+def _cpu_only_mlx() -> bool:
+    """True for the mlx[cpu] build (Linux, no GPU backend): the one where the engine's CPU lanes run."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        version("mlx-cpu")
+    except PackageNotFoundError:
+        return False
+    return sys.platform.startswith("linux")
 
 
 def threads() -> int | None:

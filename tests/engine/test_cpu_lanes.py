@@ -67,7 +67,7 @@ def test_blas_threads_are_restored():
     assert fastblas.threads() == before
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="set on Linux only")
+@pytest.mark.skipif(not fastblas._cpu_only_mlx(), reason="set for the mlx[cpu] build only")
 @pytest.mark.parametrize("preset,expected", [(None, fastblas.BFS_MAX_WIDTH), ("7", "7")])
 def test_mlx_scheduling_width_is_widened_unless_set(preset, expected):
     env = {k: v for k, v in os.environ.items() if k != "MLX_BFS_MAX_WIDTH"}

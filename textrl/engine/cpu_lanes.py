@@ -13,7 +13,8 @@ CUDA keep one stream (their kernels already use the whole device).
 mlx builds each evaluation's schedule breadth-first with a width cap (MLX_BFS_MAX_WIDTH, 20 by
 default): narrower than the two lanes' outputs, it schedules one lane's whole graph before the other's
 and the lanes run one after the other. textrl.fastblas sets a wide cap before mlx's first evaluation
-(mlx reads it once); a user's own MLX_BFS_MAX_WIDTH is left alone.
+(mlx reads it once) when the installed mlx is the CPU-only build; a user's own MLX_BFS_MAX_WIDTH is
+left alone. Elsewhere (macOS on the CPU device) the lanes are correct but may run one after the other.
 """
 
 from __future__ import annotations
