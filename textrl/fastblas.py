@@ -8,8 +8,9 @@ sums in a different order), and sampled tokens and rewards of a tiny run are unc
 (tests/engine/test_fastblas.py).
 
 `enable()` is idempotent; every textrl module that imports mlx calls it first, so it also turns on the
-other half of the fast CPU path, vectorised JIT kernels (textrl.fastjit), and widens mlx's scheduling
-window so that the engine's two CPU lanes run side by side (textrl.engine.cpu_lanes). TEXTRL_FAST_BLAS=0
+other half of the fast CPU path, vectorised JIT kernels (textrl.fastjit), and, for the mlx[cpu] build,
+widens mlx's scheduling window so that the engine's two CPU lanes run side by side
+(textrl.engine.cpu_lanes). TEXTRL_FAST_BLAS=0
 turns the BLAS off; TEXTRL_BLAS_LIB=/path/to/libopenblas.so picks another library.
 """
 
@@ -75,7 +76,7 @@ def enable() -> str | None:
 
 
 def _cpu_only_mlx() -> bool:
-    """True for the mlx[cpu] build (Linux, no GPU backend): the one where the engine's CPU lanes run."""
+    """True for the mlx[cpu] build (Linux, no GPU backend): every run there uses the CPU lanes."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:

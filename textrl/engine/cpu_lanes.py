@@ -1,10 +1,11 @@
-"""Two lanes for the CPU engine: a batch's rows split in two halves, evaluated on two mlx streams at once.
+"""Two lanes for the CPU update: a micro-batch's rows split in two, evaluated on two mlx streams at once.
 
 mlx runs all ops of a stream on one thread, so on the CPU only the matmuls (OpenBLAS's threads) ever
-use a second core: the elementwise and reduction half of a step, and the per-op overhead of every small
-decode step, leave it idle. Two CPU streams, each calling a BLAS with half the cores, keep both cores
-busy for the whole step. Measured on 2 cores (gradient of 64 x 70 tokens): 0.30 -> 0.19 s for the
-~1M-parameter model, 2.8 -> 2.2 s for the ~20M one.
+used a second core: the elementwise and reduction half of a training step left it idle. Two CPU
+streams, each calling a BLAS with half the cores, keep both cores busy for the whole step. Measured on
+2 cores, the update of one GRPO iteration (64 x 70 tokens, benchmarks/grpo_iteration.py --lanes 1 vs
+2): 0.345 -> 0.22 s for the ~1M-parameter model, 3.0 -> 2.5 s for the ~20M one. Sampling keeps one
+stream: with two, the Python thread that builds both lanes' decode steps became the bottleneck.
 
 The split is part of the algorithm, not of the machine: every CPU run uses LANES lanes whatever the
 core count, so results depend on the seed and the BLAS, never on how many cores ran them. Metal and

@@ -1,7 +1,8 @@
 """The local MLX engine: batched sampling, the policy loss and AdamW on an mlx-lm model.
 
 Implements textrl.engine.base.Engine. forward_backward computes the gradient of one batch of datums
-(split into micro-batches whose gradients add up to exactly the full-batch gradient) and holds it until
+(split into micro-batches whose gradients add up to exactly the full-batch gradient; on the CPU each
+micro-batch again into two lanes that run side by side, textrl.engine.cpu_lanes) and holds it until
 optim_step applies it; a second forward_backward before optim_step replaces the held gradient, which is
 how the trainer abandons a PPO epoch that overshot target_kl.
 """
