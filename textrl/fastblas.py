@@ -66,6 +66,11 @@ def enable() -> str | None:
     elif (lib := find_library()) is None:
         _state["reason"] = "no OpenBLAS found (apt-get install libopenblas0-pthread)"
     else:
+        # OpenBLAS's idle threads sleep after 2^28 cycles (~0.1 s) without work. The CPU lanes' update
+        # calls it single-threaded for longer than that, and the rollout after each update, woken from
+        # that sleep, was 20-30 % slower on the 1M model; 2^30 cycles (~0.4 s, the largest allowed)
+        # keeps them awake across an update. Read once, when the library loads.
+        os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "30")
         try:
             _blas.append(ctypes.CDLL(lib, mode=ctypes.RTLD_GLOBAL))
         except OSError as e:
