@@ -8,10 +8,10 @@ sums in a different order), and sampled tokens and rewards of a tiny run are unc
 (tests/engine/test_fastblas.py).
 
 `enable()` is idempotent; every textrl module that imports mlx calls it first, so it also turns on the
-other half of the fast CPU path, vectorised JIT kernels (textrl.fastjit), and, for the mlx[cpu] build,
-widens mlx's scheduling window so that the engine's two CPU lanes run side by side
-(textrl.engine.cpu_lanes). TEXTRL_FAST_BLAS=0
-turns the BLAS off; TEXTRL_BLAS_LIB=/path/to/libopenblas.so picks another library.
+other half of the fast CPU path, vectorised JIT kernels (textrl.fastjit). For the engine's two CPU lanes
+(textrl.engine.cpu_lanes) it also sets, unless the user did, MLX_BFS_MAX_WIDTH (mlx[cpu] build only)
+and OPENBLAS_THREAD_TIMEOUT (when it loads OpenBLAS). TEXTRL_FAST_BLAS=0 turns the BLAS off;
+TEXTRL_BLAS_LIB=/path/to/libopenblas.so picks another library.
 """
 
 from __future__ import annotations

@@ -48,6 +48,7 @@ def test_two_lanes_give_the_one_lane_gradient(tiny_model_dir):
         stats = engine.forward_backward(datums, spec)
         results[lanes] = (stats, dict(tree_flatten(engine._grads)))
     (one, g1), (two, g2) = results[1], results[2]
+    assert {key[2] for key in engine._grad_fns} == {0, 1}  # the second run did evaluate two lanes
     assert g1.keys() == g2.keys()
     for name in g1:
         assert mx.allclose(g2[name], g1[name], atol=1e-6, rtol=1e-4).item(), name
@@ -70,9 +71,19 @@ def test_blas_threads_are_restored():
 @pytest.mark.skipif(not fastblas._cpu_only_mlx(), reason="set for the mlx[cpu] build only")
 @pytest.mark.parametrize("preset,expected", [(None, fastblas.BFS_MAX_WIDTH), ("7", "7")])
 def test_mlx_scheduling_width_is_widened_unless_set(preset, expected):
-    env = {k: v for k, v in os.environ.items() if k != "MLX_BFS_MAX_WIDTH"}
+    assert _env_after_import("MLX_BFS_MAX_WIDTH", preset) == expected
+
+
+@pytest.mark.skipif(fastblas.threads() is None, reason="no OpenBLAS loaded")
+@pytest.mark.parametrize("preset,expected", [(None, "30"), ("25", "25")])
+def test_openblas_workers_stay_awake_across_an_update_unless_set(preset, expected):
+    assert _env_after_import("OPENBLAS_THREAD_TIMEOUT", preset) == expected
+
+
+def _env_after_import(name: str, preset: str | None) -> str:
+    """The variable's value in a fresh process once textrl's engine modules are imported."""
+    env = {k: v for k, v in os.environ.items() if k != name}
     if preset:
-        env["MLX_BFS_MAX_WIDTH"] = preset
-    code = "import os, textrl.engine.cpu_lanes; print(os.environ['MLX_BFS_MAX_WIDTH'])"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == expected
+        env[name] = preset
+    code = f"import os, textrl.engine.cpu_lanes; print(os.environ.get({name!r}))"
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.strip()
