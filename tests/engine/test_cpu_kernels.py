@@ -82,6 +82,34 @@ def test_fully_masked_padding_rows_stay_finite():
     assert np.isfinite(np.array(out)).all()
 
 
+@pytest.mark.parametrize("sizes", [(2, 1, 3), (1, 2, 5)])
+def test_softmax_over_a_single_key_before_or_after_longer_rows(sizes):
+    # mlx's shapeless compile drops a reduction over an axis of size 1 when it traces one and corrupts
+    # the heap when it replays one (ml-explore/mlx#3201): a one-token prompt's prefill crashed textrl
+    for S in sizes:
+        scores = mx.random.normal((3, 2, 4, S), key=mx.random.key(S)) * 4
+        w = mx.random.normal(scores.shape, key=mx.random.key(10 + S))
+        close(cpu_kernels.softmax(scores), mx.softmax(scores, axis=-1))
+        close(mx.grad(lambda s: (cpu_kernels.softmax(s) * w).sum())(scores),
+              mx.grad(lambda s: (mx.softmax(s, axis=-1) * w).sum())(scores))
+
+
+def test_one_token_prompts_sample_like_mlx_lm(tiny_model_dir):
+    model, _ = load(str(tiny_model_dir))
+
+    def rollout():
+        return sampler.generate(model, [[5], [6]], 3, temperature=1.0, top_p=1.0, max_tokens=8, eos_ids=set(),
+                                key=mx.random.key(1))
+
+    with mlx_lm_functions(model):
+        reference = rollout()
+        assert cpu_kernels.install(model)
+        ours = rollout()
+    assert ours.tokens == reference.tokens
+    for a, b in zip(ours.logprobs, reference.logprobs):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
 @contextlib.contextmanager
 def mlx_lm_functions(model):
     """Inside: the model's module runs mlx_lm's own swiglu and attention; restored (as found) after."""

@@ -60,25 +60,31 @@ def _swiglu_vjp(primals, cotangent, output):
     return _swiglu_backward(*primals, cotangent)
 
 
-@partial(mx.compile, shapeless=True)
-def _softmax_forward(scores: mx.array) -> mx.array:
+def _softmax_ops(scores: mx.array) -> mx.array:
     e = mx.exp(scores - mx.max(scores, axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
 
 
-@partial(mx.compile, shapeless=True)
-def _softmax_backward(p: mx.array, cotangent: mx.array) -> mx.array:
+def _softmax_backward_ops(p: mx.array, cotangent: mx.array) -> mx.array:
     return p * (cotangent - (cotangent * p).sum(axis=-1, keepdims=True))
 
 
+_softmax_forward = mx.compile(_softmax_ops, shapeless=True)
+_softmax_backward = mx.compile(_softmax_backward_ops, shapeless=True)
+
+
+# mlx (0.32.4 and earlier) mishandles a shapeless-compiled reduction over an axis of size 1: traced at
+# size 1 it is dropped from the graph (stale results at other sizes, ml-explore/mlx#3201), replayed at
+# size 1 it corrupts the heap. Attention over a single key (a one-token prompt's prefill) is that case,
+# so it runs the same ops uncompiled, and the compiled functions never see it.
 @mx.custom_function
 def softmax(scores: mx.array) -> mx.array:
-    return _softmax_forward(scores)
+    return (_softmax_forward if scores.shape[-1] > 1 else _softmax_ops)(scores)
 
 
 @softmax.vjp
 def _softmax_vjp(primals, cotangent, output):
-    return _softmax_backward(output, cotangent)
+    return (_softmax_backward if output.shape[-1] > 1 else _softmax_backward_ops)(output, cotangent)
 
 
 def _masked(scores: mx.array, visible: mx.array) -> mx.array:
