@@ -264,7 +264,7 @@ class MLXEngine:
                         ref = self.reference_logprobs(mb["tokens"], loss.temperature) if with_ref else None
                         args = (mb["tokens"], mb["old"], mb["adv"], mb["weights"], mb["mask"]) + ((ref,) if with_ref else ())
                         results.append(self._grad_fn(loss, with_ref, lane)(*args))
-                for (value, stats), g in results:
+                for _, g in results:
                     grads = g if grads is None else tree_map(mx.add, grads, g)
                 mx.eval(results, grads)
                 for (value, stats), _ in results:
