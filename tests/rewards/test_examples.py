@@ -1,8 +1,8 @@
 """Every example in the learning path runs offline and prints what it promises.
 
 01-04 take about a second each. 05 builds a tiny model (a few seconds, once per $TEXTRL_CACHE) and trains
-4 steps; 06 builds a 2-layer model for two-digit addition (20-45 s) and trains 100 steps, so both are
-marked slow. The subprocesses inherit the session's isolated $TEXTRL_CACHE (tests/conftest.py).
+4 steps; 06 trains the shipped 2-layer model for two-digit addition 100 steps, so both are marked slow.
+The subprocesses inherit the session's isolated $TEXTRL_CACHE (tests/conftest.py).
 """
 import os
 import re
@@ -62,9 +62,16 @@ def test_minimal_training_improves_heldout_accuracy(tmp_path):
     greedy = re.search(rf"^  greedy\s+{number}\s+{number}$", stdout, re.M)
     reward = re.search(rf"^training reward, steps .*: {number} -> {number}$", stdout, re.M)
     assert avg and greedy and reward, stdout
-    (avg_before, avg_after), (greedy_before, greedy_after), (early, late) = (
-        map(float, m.groups()) for m in (avg, greedy, reward))
-    assert avg_after > avg_before, stdout
-    assert greedy_after > greedy_before, stdout
-    assert late > early, stdout
+    (avg_before, avg_after), (early, late) = (map(float, m.groups()) for m in (avg, reward))
+    # Measured over RL seeds 0-4 (benchmarks/README.md, "Learning figures"; shipped base avg@4 0.2755): avg@4 after 0.348-0.370, a gain
+    # of 0.086 +- 0.010 (SD over seeds; another machine's floating point acts like another seed); training
+    # reward gain 0.094 +- 0.020. The thresholds sit about 4.5 SDs below those means and 4 standard errors
+    # of avg@4 on 500 problems (~0.01) above no change. Greedy accuracy (one sample per problem) is
+    # printed, not asserted: one seed's greedy figure moves by 0.03 on its own.
+    assert avg_after >= avg_before + 0.04, (
+        f"held-out avg@4 {avg_before:.3f} -> {avg_after:.3f}: expected a gain >= 0.04 "
+        f"(measured 0.086 +- 0.010 over seeds 0-4)\n{stdout}")
+    assert late >= early + 0.02, (
+        f"training reward {early:.3f} -> {late:.3f}: expected a rise >= 0.02 "
+        f"(measured 0.094 +- 0.020 over seeds 0-4)\n{stdout}")
     assert (tmp_path / "eval.json").is_file()

@@ -113,16 +113,23 @@ def _written_atomically(dst: Path):
 
 
 def ensure_tiny_model(recipe: TinyRecipe, out: Path | None = None, log=print) -> Path:
-    """The built model's directory: reused when present, else built (about a minute on 2 cores)."""
+    """The built model's directory: reused when present, else copied from the package's shipped weights
+    (textrl.models.shipped) when the recipe is one of theirs, else built (about a minute on 2 cores)."""
+    from textrl.models.shipped import shipped_dir
+
     out = Path(out) if out else recipe.default_dir()
     if is_built(out, recipe):
         return out
     with _lock(out.with_name(out.name + ".lock")):
         if is_built(out, recipe):
             return out
+        shipped = shipped_dir(recipe)
         with _written_atomically(out) as tmp:
-            build_tiny_model(recipe, tmp, log=log)
-        log(f"tiny model saved to {out}")
+            if shipped is not None:
+                shutil.copytree(shipped, tmp, dirs_exist_ok=True)
+            else:
+                build_tiny_model(recipe, tmp, log=log)
+        log(f"tiny model {'copied from the shipped weights' if shipped else 'saved'} to {out}")
     return out
 
 
@@ -132,6 +139,27 @@ def copy_model_dir(src: Path, dst: Path) -> Path:
     with _written_atomically(dst) as tmp:
         shutil.copytree(src, tmp, dirs_exist_ok=True)
     return dst
+
+
+def build_machine() -> dict:
+    """What a build's floating point depends on besides the recipe: the same recipe gives other weights
+    under another BLAS or CPU (textrl.models.shipped)."""
+    import platform
+    from importlib.metadata import version
+
+    from textrl import fastblas, fastjit
+
+    cpu = next((line.split(":", 1)[1].strip() for line in _read_lines("/proc/cpuinfo") if line.startswith("model name")),
+               platform.processor())
+    return {"platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(), "mlx": version("mlx"),
+            "blas": fastblas.status().get("library") or "mlx's bundled BLAS", "jit": fastjit.status().get("reason")}
+
+
+def _read_lines(path: str) -> list[str]:
+    try:
+        return Path(path).read_text().splitlines()
+    except OSError:
+        return []
 
 
 def build_tiny_model(recipe: TinyRecipe, out: Path, log=print) -> dict:
@@ -172,7 +200,7 @@ def build_tiny_model(recipe: TinyRecipe, out: Path, log=print) -> dict:
     save_model_dir(model, config, alphabet, out)
     record = {"recipe": resolved, "key": recipe.key(), "parameters": n_params(model), "alphabet": alphabet,
               "warmstart_steps_run": sft_log[-1]["step"] if sft_log else 0,
-              "warmstart_s": round(sft_s, 1), "warmstart_log": sft_log}
+              "warmstart_s": round(sft_s, 1), "warmstart_log": sft_log, "built_on": build_machine()}
     # evaluated under the default run's eval settings, so that eval.json can copy it in as the baseline
     run = RunConfig(task=TaskConfig(name=recipe.task, params=recipe.task_params, split_seed=recipe.split_seed,
                                     heldout_size=recipe.heldout_size))

@@ -1,0 +1,70 @@
+"""The default task's base model is shipped (textrl.models.shipped): the same weights on every machine.
+
+A build of the same recipe is bitwise reproducible on one machine (test_models.py) but not across
+BLAS libraries or CPUs, which is why these weights are package data and not rebuilt.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from textrl.io import read_json
+from textrl.models.builtin import TinyRecipe, ensure_tiny_model
+from textrl.models.shipped import SHIPPED_RECIPES, SHIPPED_ROOT, file_digests, read_sums, shipped_dir
+
+REPO = Path(__file__).resolve().parents[2]
+REGENERATE = "regenerate with `.venv/bin/python -m textrl.models.shipped` and commit textrl/data/models/"
+
+
+def test_the_default_recipe_is_shipped_for_the_current_build_code():
+    assert TinyRecipe() in SHIPPED_RECIPES
+    for recipe in SHIPPED_RECIPES:
+        assert shipped_dir(recipe) is not None, (
+            f"no shipped model for recipe key {recipe.key()} (the recipe or BUILD_VERSION changed?): {REGENERATE}")
+    stale = {p.name for p in SHIPPED_ROOT.iterdir() if p.is_dir()} - {r.default_dir().name for r in SHIPPED_RECIPES}
+    assert not stale, f"shipped models no recipe uses: {sorted(stale)}; {REGENERATE}"
+
+
+@pytest.mark.parametrize("recipe", SHIPPED_RECIPES, ids=lambda r: r.default_dir().name)
+def test_shipped_files_are_intact(recipe):
+    path = shipped_dir(recipe)
+    assert file_digests(path) == read_sums(path), f"{path}: files differ from its SHA256SUMS; {REGENERATE}"
+
+
+def test_a_fresh_cache_gets_the_shipped_weights_without_building(tmp_path):
+    logged = []
+    out = ensure_tiny_model(TinyRecipe(), tmp_path / "model", log=logged.append)
+    assert file_digests(out) == file_digests(shipped_dir(TinyRecipe()))
+    assert logged == [f"tiny model copied from the shipped weights to {out}"]
+
+
+def test_the_shipped_base_evaluation_is_what_this_machine_measures():
+    """Evaluating fixed weights is machine-independent (unlike building them): base_eval.json holds."""
+    from mlx_lm import load
+
+    from textrl.config import load_run_config
+    from textrl.engine.mlx_engine import MLXEngine
+    from textrl.evaluate import evaluate_policy, settings_of
+    from textrl.tasks import get_task
+
+    cfg = load_run_config({})
+    path = shipped_dir(TinyRecipe.for_run(cfg))
+    shipped = read_json(path / "base_eval.json")
+    task = get_task(cfg.task.name, **cfg.task.params)
+    _, heldout = task.split(cfg.task.split_seed, cfg.task.heldout_size)
+    here = evaluate_policy(MLXEngine(*load(str(path))), task, heldout, settings_of(cfg))
+    assert (here["avg_at_k"], here["greedy_acc"]) == (shipped["avg_at_k"], shipped["greedy_acc"])
+    assert here["per_problem"] == shipped["per_problem"]
+
+
+def test_the_readme_quotes_the_shipped_base_model():
+    base = read_json(shipped_dir(TinyRecipe()) / "base_eval.json")
+    readme = (REPO / "README.md").read_text()
+    quoted = re.search(r"base model scores held-out avg@4 (\d\.\d+) and greedy accuracy (\d\.\d+)", readme)
+    assert quoted, "README.md no longer quotes the base model's held-out figures"
+    assert quoted.groups() == (f"{base['avg_at_k']:.3f}", f"{base['greedy_acc']:.3f}"), (
+        f"README.md quotes {quoted.groups()}; the shipped base_eval.json says "
+        f"avg@4 {base['avg_at_k']:.3f}, greedy {base['greedy_acc']:.3f}")
