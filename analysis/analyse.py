@@ -35,7 +35,7 @@ def comparison_pairs(c: Campaign) -> list[tuple[str, str]]:
     cand_arms = list(s.candidates) or [a for a in arms if a != base_arm]
     for a in cand_arms:
         if a not in arms:
-            raise ConfigError(f"plan.json spec.analysis.candidate: {a!r} is not an arm of this campaign; arms are {', '.join(arms)}")
+            raise ConfigError(f"plan.json spec.analysis.candidates: {a!r} is not an arm of this campaign; arms are {', '.join(arms)}")
     labels_of = c.runs.groupby("arm", sort=False)["label"].unique()
     return [(b, cl) for ca in cand_arms for cl in labels_of[ca] for b in labels_of[base_arm]]
 

@@ -1,6 +1,6 @@
 """The analysis settings of a campaign: plan.json["spec"]["analysis"] with every missing key defaulted.
 
-Keys read (all optional): baseline, candidate, primary, secondary, alpha, paired, correction,
+Keys read (all optional): baseline, candidates (or candidate), primary, secondary, alpha, paired, correction,
 effect_of_interest, aa_check, and power_preview.power. Unknown keys are ignored, so the report does not
 depend on the exact spec schema; a value of the wrong kind is a ConfigError naming the key.
 """
@@ -45,13 +45,13 @@ def settings_from_spec(spec: dict | None) -> Settings:
     kw: dict = {}
     if a.get("baseline") is not None:
         kw["baseline"] = str(a["baseline"])
-    cand = a.get("candidate", a.get("candidates"))
+    cand = a.get("candidates", a.get("candidate"))
     if isinstance(cand, str) and cand != "all":
         kw["candidates"] = (cand,)
     elif isinstance(cand, list):
         kw["candidates"] = tuple(str(c) for c in cand)
     elif cand not in (None, "all"):
-        raise _fail("candidate", "an arm name, a list of arm names, 'all' or null", cand)
+        raise _fail("candidates", "an arm name, a list of arm names, 'all' or null", cand)
     if a.get("primary") is not None:
         if a["primary"] not in ENDPOINTS:
             raise _fail("primary", f"one of {', '.join(ENDPOINTS)}", a["primary"])

@@ -102,7 +102,7 @@ def test_write_plan_contents(tmp_path):
     entry = next(r for r in plan["runs"] if r["run_id"] == "full-g8-s2")
     assert set(entry) == {"run_id", "arm", "seed", "group_size", "lr", "config_hash", "config"}
     assert entry["lr"] == "from_sweep" and entry["config"]["train"]["lr"] is None
-    assert plan["spec"]["analysis"]["baseline"] == "grpo" and plan["spec"]["analysis"]["candidate"] == "full"
+    assert plan["spec"]["analysis"]["baseline"] == "grpo" and plan["spec"]["analysis"]["candidates"] == ["full"]
     assert plan["spec"]["seeds"] == [0, 1, 2]
     assert [p["run_id"] for p in plan["probes"]] == ["full-lr1e-05-s1000", "full-lr0.0001-s1000"]
     # the resolved spec is a complete spec: loading it gives the same campaign
@@ -119,6 +119,21 @@ def test_plan_command_prints_counts_compute_and_power(tmp_path, capsys):
     assert "estimated wall time" in text and "ASSUMPTION: between-seed SD 0.02" in text
     assert re.search(r"minimum detectable effect 0\.0\d+", text)
     assert (tmp_path / "ab" / "plan.json").exists()
+
+
+def test_a_third_arm_is_a_second_candidate_in_the_plan_and_its_power_preview(tmp_path, capsys):
+    from textrl.campaign.preview import power_preview
+
+    spec = load_spec(spec_dict(arms=ARMS))
+    assert spec.candidate_arms == ["full", "full_b"] and spec.resolved()["analysis"]["candidates"] == ["full", "full_b"]
+    assert power_preview(spec).n_tests == 4  # 2 candidates x 2 group sizes, one Holm family
+    assert load_spec(spec_dict(arms=ARMS, analysis={"candidate": "full_b"})).candidate_arms == ["full_b"]
+    path = tmp_path / "three.yaml"
+    path.write_text(yaml.safe_dump(spec_dict(arms=ARMS)))
+    assert main(["plan", str(path), "--no-write", "--out", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "comparisons: full, full_b vs baseline grpo, at each group size (4, 8): 2 candidate(s)" in text
+    assert "4 test(s) (holm)" in text
 
 
 def test_plan_lists_sweep_runs_as_such(capsys, tmp_path):

@@ -36,9 +36,10 @@ def power_preview(spec: CampaignSpec) -> PowerPreview:
 
     a, pp = spec.analysis, spec.power_preview
     n = len(spec.seeds)
-    # one test per (baseline lr, candidate lr, group size), as analysis.analyse counts them
+    # one test per (candidate arm, baseline lr, candidate lr, group size), as analysis.analyse counts them
     arms = {arm.name: arm for arm in spec.arms}
-    n_tests = len(spec.group_sizes) * len(arms[spec.baseline_arm].lrs) * len(arms[spec.candidate_arm].lrs)
+    n_tests = len(spec.group_sizes) * len(arms[spec.baseline_arm].lrs) * sum(
+        len(arms[name].lrs) for name in spec.candidate_arms)
     common = dict(alpha=a.alpha, n_tests=n_tests, correction=a.correction, power=pp.power, paired=a.paired)
     sd = pp.prior_sd
     mde = pw.minimum_detectable_effect(sd, sd, n, **common)

@@ -14,7 +14,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from textrl.config import (
     TINY_MODEL,
@@ -140,7 +140,11 @@ class TrainingSpec(_Section):
 
 class AnalysisSpec(_Section):
     baseline: Optional[str] = Field(None, description="Baseline arm (default null: the first arm).")
-    candidate: Optional[str] = Field(None, description="Candidate arm (default null: the second arm).")
+    candidates: Optional[Union[str, list[str]]] = Field(
+        None, validation_alias=AliasChoices("candidates", "candidate"),
+        description="Candidate arms, each compared with the baseline at every group size: an arm name or a list "
+        "(`candidate:` is accepted too; default null: every arm except the baseline).",
+    )
     primary: Literal[ENDPOINTS] = Field("avg_at_k", description="Primary endpoint, one number per run (default avg_at_k).")
     secondary: list[Literal[ENDPOINTS]] = Field(
         default_factory=lambda: ["reward_auc", "final_reward"],
@@ -263,12 +267,15 @@ class CampaignSpec(_Section):
     @model_validator(mode="after")
     def _cross_checks(self) -> "CampaignSpec":
         names = [a.name for a in self.arms]
-        for field in ("baseline", "candidate"):
-            arm = getattr(self.analysis, field)
+        given = self.analysis.candidates
+        for field, arm in [("baseline", self.analysis.baseline)] + [
+                ("candidates", a) for a in ([given] if isinstance(given, str) else given or [])]:
             if arm is not None and arm not in names:
                 raise _FieldError(f"analysis.{field}", f"unknown arm {arm!r}; arms are {', '.join(names)}")
-        if self.baseline_arm == self.candidate_arm:
-            raise _FieldError("analysis.candidate", f"must differ from the baseline arm {self.baseline_arm!r}")
+        if self.baseline_arm in self.candidate_arms:
+            raise _FieldError("analysis.candidates", f"must not include the baseline arm {self.baseline_arm!r}")
+        if not self.candidate_arms:
+            raise _FieldError("analysis.candidates", "is empty: name at least one arm to compare with the baseline")
         swept = [i for i, a in enumerate(self.arms) if a.lr == FROM_SWEEP]
         if swept and self.sweep is None:
             raise _FieldError(f"arms[{swept[0]}].lr", "is 'from_sweep' but the spec has no sweep section with lrs")
@@ -287,16 +294,18 @@ class CampaignSpec(_Section):
         return self.analysis.baseline or self.arms[0].name
 
     @property
-    def candidate_arm(self) -> str:
-        if self.analysis.candidate:
-            return self.analysis.candidate
-        return next(a.name for a in self.arms if a.name != self.baseline_arm)
+    def candidate_arms(self) -> list[str]:
+        """The arms compared with the baseline, in spec order: one primary test each per group size (and lr)."""
+        given = self.analysis.candidates
+        if given is None:
+            return [a.name for a in self.arms if a.name != self.baseline_arm]
+        return list(dict.fromkeys([given] if isinstance(given, str) else given))
 
     def resolved(self) -> dict[str, Any]:
-        """Every field with its value or default; baseline/candidate filled in."""
+        """Every field with its value or default; baseline/candidates filled in."""
         data = self.model_dump(mode="json")
         data["analysis"]["baseline"] = self.baseline_arm
-        data["analysis"]["candidate"] = self.candidate_arm
+        data["analysis"]["candidates"] = self.candidate_arms
         return data
 
 

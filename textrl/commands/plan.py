@@ -65,6 +65,10 @@ def render(spec, runs, probes, compute, preview) -> str:
         swept = sorted({r.arm for r in runs if isinstance(r.lr, str)})
         out += [f"  lr 'from sweep' ({', '.join(swept)}): chosen after the probes; snakemake -n lists these runs "
                 "with the lr still open", ""]
+    cands = spec.candidate_arms
+    out += [f"comparisons: {', '.join(cands)} vs baseline {spec.baseline_arm}, at each group size "
+            f"({', '.join(map(str, spec.group_sizes))}): {len(cands)} candidate(s), one primary family, "
+            f"{spec.analysis.correction} across all of its tests", ""]
     out += [
         "compute:",
         f"  training completions {compute.train_completions:,} (at most {compute.train_tokens_max:,} tokens)",
