@@ -3,7 +3,7 @@
 Pooling treats every completion as an independent replicate, but completions of one run share that
 run's training seed: they are repeated measurements of one run (pseudo-replication). With a real
 between-seed spread these tests fire far more often than alpha when the arms do not differ
-(reference/statistics.md: 0.12 to 0.68 at alpha 0.05). They are shown because papers report them,
+(simulated: 0.12 to 0.68 at alpha 0.05). They are shown because papers report them,
 next to the seed-level result that answers the question.
 """
 

@@ -12,7 +12,7 @@ def test_grpo_preset_is_plain_grpo():
     p = AdvantagePipeline.preset("grpo")
     assert p.model_dump() == {
         "episode": "grpo", "scale": "none", "reinforce": None, "uncertainty": "entropy",
-        "sepa": None, "gtpo": None, "hicra": None, "grams": (),
+        "sepa": None, "gtpo": None, "hicra": None, "grams": (), "episode_params": {},
     }
 
 
@@ -81,7 +81,7 @@ def test_controller_needs_a_resolved_pipeline():
     "config, message",
     [
         ({"preset": "full", "entropy_bonus": {"coef": 0.1}},
-         "advantage.entropy_bonus: unknown field; allowed: episode, scale, reinforce, uncertainty, sepa, gtpo, hicra, grams"),
+         "advantage.entropy_bonus: unknown field; allowed: episode, episode_params, scale, reinforce, uncertainty, sepa, gtpo, hicra, grams"),
         ({"preset": "full", "gtpo": {"beta": -1}}, "advantage.gtpo.beta: must be >= 0, got -1"),
         ({"preset": "full", "hicra": {"alpha": -0.5}}, "advantage.hicra.alpha: must be >= 0, got -0.5"),
         ({"preset": "full", "hicra": {"alpha": 1.5}}, "advantage.hicra.alpha: must be <= 1, got 1.5"),
@@ -95,7 +95,7 @@ def test_controller_needs_a_resolved_pipeline():
         ({"preset": "full", "sepa": {"stepz": 3}}, "advantage.sepa.stepz: unknown field; allowed: steps, "),
         ({"preset": "full", "gtpo": {"beta": float("nan")}}, "advantage.gtpo.beta: "),
         ({"preset": "ful"}, "advantage.preset: unknown preset 'ful'; choose from grpo, full"),
-        ({"episode": "ppo"}, "advantage.episode: must be one of 'grpo', 'maxrl' or 'reinforce', got 'ppo'"),
+        ({"episode": "ppo"}, "advantage.episode: unknown advantage 'ppo'; use one of grpo, maxrl, reinforce, reinforce_pp, rloo"),
         ({"episode": "maxrl", "scale": "group"}, "advantage.scale: applies to episode 'grpo' only"),
         ({"uncertainty": "varentropy"}, "advantage.uncertainty: must be one of"),
         ({"preset": "full", "gtpo": None}, "advantage.gtpo: must be on when sepa is on"),  # ablating GTPO: switch sepa off too

@@ -1,4 +1,4 @@
-"""analysis.power: Colas et al.'s Welch approximation, the figures in reference/statistics.md, and simulation."""
+"""analysis.power: Colas et al.'s Welch approximation, the published figures of Colas et al., and simulation."""
 
 import math
 

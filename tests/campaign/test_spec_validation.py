@@ -43,7 +43,7 @@ CASES = [
     ("arms.1.name", "grpo", "arm names must be distinct"),
     ("arms.0.name", "my-arm", "arms[0].name"),
     ("arms.0.advantage", {"preset": "nope"}, "arms[0].advantage.preset: unknown preset 'nope'"),
-    ("arms.1.advantage", {"scale": "none"}, "arms[1].advantage: expected a mapping with a 'preset'"),
+    ("arms.1.advantage", {"scale": "none"}, "arms[1].advantage: expected a mapping with a 'preset' or an 'episode'"),
     ("arms.1.advantage", {"preset": "full", "gtpo": {"beta": -1}}, "arms[1].advantage.gtpo.beta"),
     ("arms.0.lr", -1e-5, "arms[0].lr"),
     ("arms.0.lr", "fast", "arms[0].lr"),

@@ -1,12 +1,13 @@
 """Advantages for both arms of the A/B, defined once and computed the same way on every backend.
 
 Pure Python + numpy (+ pydantic for the spec): importable without mlx. Formulas, edge cases and worked
-examples: ../shared/reference/advantages.md.
+examples: docs/advantages.md; plug-ins: docs/extending.md.
 
 - episode:   grpo, grpo_batch, maxrl, reinforce_batch, EmaBaseline        (one number per completion)
 - shaping:   sepa_pool, gtpo, gtpo_weights, hicra                          (one completion's tokens)
 - sepa:      SepaSchedule                                                  (lambda(step), checkpointed)
 - planning:  planning_mask, grams_for, GENERIC_GRAMS, ARITHMETIC_GRAMS     (strategic-phrase tokens)
+- plugins:   EpisodeBatch, register_advantage, rloo, reinforce_pp          (episode-level plug-ins)
 - pipeline:  AdvantagePipeline (+ presets "grpo" and "full"), PipelineController, PipelineNeeds
 """
 

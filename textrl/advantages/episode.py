@@ -1,6 +1,6 @@
 """Episode-level advantages: one number per completion from the rewards of its prompt group.
 
-See ../shared/reference/advantages.md. A group whose rewards are all equal carries no signal; every
+Formulas: docs/advantages.md. A group whose rewards are all equal carries no signal; every
 function here returns exact zeros for it (not "almost zero" from float round-off), so that such groups
 contribute nothing to the update whatever the token-level stages do afterwards.
 """

@@ -20,6 +20,7 @@ from pydantic_core import PydanticCustomError
 
 from textrl.advantages import episode as ep
 from textrl.advantages import shaping
+from textrl.advantages.plugins import EpisodeBatch, EpisodePlugin, check_plugin
 from textrl.advantages.sepa import SepaSchedule
 from textrl.advantages.spec_errors import FIELD_ERROR, config_error
 from textrl.errors import ConfigError
@@ -60,7 +61,9 @@ class ReinforceConfig(Stage):
     normalize: bool = Field(False, description="divide advantages by their batch std")
 
 
-# full = MaxRL -> SEPA -> GTPO -> HICRA (reference/advantages.md); sepa.steps defaults to the run length.
+# full = MaxRL -> SEPA -> GTPO -> HICRA (docs/advantages.md); sepa.steps defaults to the run length.
+BUILTIN_EPISODES = ("grpo", "maxrl", "reinforce")  # typed stages; every other name is a plug-in
+
 PRESETS: dict[str, dict[str, Any]] = {
     "grpo": {"episode": "grpo", "scale": "none"},
     "full": {
@@ -90,7 +93,7 @@ class PipelineNeeds:
     uncertainty: "entropy" / "surprisal" when a stage weights by per-token uncertainty; None when only
         the number of tokens matters (pass any per-token sequence, or the planning masks, for lengths).
     planning_mask: whether planning masks are read (SEPA, HICRA); otherwise pass None.
-    correct: whether per-completion correct flags are read (the SEPA gate); otherwise pass None.
+    correct: whether per-completion correct flags are read (the SEPA gate, plug-ins); otherwise pass None.
     """
 
     uncertainty: str | None
@@ -101,18 +104,24 @@ class PipelineNeeds:
 class PipelineController:
     """The stateful part of a pipeline: SEPA schedule and REINFORCE's moving-average baseline."""
 
-    def __init__(self, sepa: SepaSchedule | None = None, baseline: ep.EmaBaseline | None = None):
+    def __init__(self, sepa: SepaSchedule | None = None, baseline: ep.EmaBaseline | None = None,
+                 plugin: EpisodePlugin | None = None):
         self.sepa = sepa
         self.baseline = baseline
+        self.plugin = plugin
 
     def state_dict(self) -> dict:
-        return {
+        state = {
             "sepa": self.sepa.state_dict() if self.sepa else None,
             "ema_baseline": self.baseline.state_dict() if self.baseline else None,
         }
+        if self.plugin is not None and self.plugin.stateful:
+            state["plugin"] = self.plugin.state_dict()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
-        for key, part in (("sepa", self.sepa), ("ema_baseline", self.baseline)):
+        stateful_plugin = self.plugin if self.plugin is not None and self.plugin.stateful else None
+        for key, part in (("sepa", self.sepa), ("ema_baseline", self.baseline), ("plugin", stateful_plugin)):
             if (state.get(key) is None) != (part is None):
                 raise ValueError(f"controller state: {key!r} does not match this pipeline (resuming a different arm?)")
             if part is not None:
@@ -128,7 +137,9 @@ class AdvantagePipeline(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, validate_default=True)
 
-    episode: Literal["grpo", "maxrl", "reinforce"] = "grpo"
+    episode: str = Field("grpo", description="grpo, maxrl, reinforce, a registered plug-in (rloo, reinforce_pp) "
+                         "or 'package.module:function' (docs/extending.md)")
+    episode_params: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of a plug-in episode")
     scale: Literal["none", "group", "batch"] = Field("none", description="grpo: divide by the group/batch std")
     reinforce: ReinforceConfig | None = Field(None, description="episode reinforce: baseline options")
     uncertainty: Literal["entropy", "surprisal"] = "entropy"
@@ -157,6 +168,32 @@ class AdvantagePipeline(BaseModel):
         if value is False:
             return None
         return value
+
+    @field_validator("episode")
+    @classmethod
+    def episode_exists(cls, value: str) -> str:
+        if value not in BUILTIN_EPISODES:
+            from textrl.advantages.plugins import resolve
+
+            resolve(value)  # ValueError: unknown name, cannot import, no such function
+        return value
+
+    @field_validator("episode_params")
+    @classmethod
+    def params_for_plugins(cls, value: dict, info: ValidationInfo) -> dict:
+        episode = info.data.get("episode")
+        if episode in BUILTIN_EPISODES and value:
+            raise ValueError(f"only used with a plug-in episode, got episode {episode!r} (its options are fields)")
+        return value
+
+    @model_validator(mode="after")
+    def plugin_runs(self) -> "AdvantagePipeline":
+        if self.episode not in BUILTIN_EPISODES:
+            try:
+                check_plugin(self.episode, self.episode_params)  # imported and called once on a synthetic batch
+            except ValueError as e:
+                raise field_error("episode", str(e)) from None
+        return self
 
     @field_validator("scale")
     @classmethod
@@ -227,7 +264,7 @@ class AdvantagePipeline(BaseModel):
         return PipelineNeeds(
             uncertainty=self.uncertainty if self.gtpo is not None else None,
             planning_mask=self.sepa is not None or self.hicra is not None,
-            correct=self.sepa is not None and self.sepa.gate > 0.0,
+            correct=(self.sepa is not None and self.sepa.gate > 0.0) or self.episode not in BUILTIN_EPISODES,
         )
 
     def require_uncertainty(self, available: Iterable[str], backend: str) -> None:
@@ -248,13 +285,18 @@ class AdvantagePipeline(BaseModel):
         baseline = None
         if self.reinforce is not None and self.reinforce.baseline == "ema":
             baseline = ep.EmaBaseline(self.reinforce.decay)
-        return PipelineController(sepa, baseline)
+        plugin = EpisodePlugin(self.episode, self.episode_params) if self.episode not in BUILTIN_EPISODES else None
+        return PipelineController(sepa, baseline, plugin)
 
     # --- computation ----------------------------------------------------------------------------------
 
     def episode_advantages(
-        self, rewards: Sequence[Sequence[float]], controller: PipelineController | None
+        self, rewards: Sequence[Sequence[float]], controller: PipelineController | None,
+        correct: Sequence[Sequence[bool]] | None = None, step: int = 0,
     ) -> list[np.ndarray]:
+        if self.episode not in BUILTIN_EPISODES:
+            groups = [ep.as_rewards(g, self.episode) for g in rewards]
+            return controller.plugin(EpisodeBatch(groups, [np.asarray(c, dtype=bool) for c in correct], step))
         if self.episode == "grpo":
             return ep.grpo_batch(rewards, self.scale)
         if self.episode == "maxrl":
@@ -303,7 +345,8 @@ class AdvantagePipeline(BaseModel):
         check_batch_shape(rewards, lengths_from, "uncertainties" if uncertainties is not None else "planning_masks")
         if planning_masks is not None and uncertainties is not None:
             check_batch_shape(rewards, planning_masks, "planning_masks")
-        if controller is None and (self.sepa is not None or (self.reinforce and self.reinforce.baseline == "ema")):
+        if controller is None and (self.sepa is not None or (self.reinforce and self.reinforce.baseline == "ema")
+                                   or self.episode not in BUILTIN_EPISODES):
             raise ValueError("compute: this pipeline is stateful; pass pipeline.controller()")
 
         # Read and check every completion before any controller state changes, so that a bad input
@@ -316,7 +359,7 @@ class AdvantagePipeline(BaseModel):
                 mask = None if planning_masks is None else shaping.as_mask(planning_masks[g][i], n, where)
                 h = shaping.as_uncertainty(uncertainties[g][i], where) if self.gtpo is not None else None
                 tokens.append((n, mask, h))
-        episode_advs = self.episode_advantages(rewards, controller)
+        episode_advs = self.episode_advantages(rewards, controller, correct, step)
 
         lam = None
         if self.sepa is not None:

@@ -1,7 +1,7 @@
 """Token-level shaping of one completion: SEPA pooling, GTPO weighting, HICRA planning credit.
 
 Each function takes one completion's per-token values (a list or a 1-D array of any float dtype) and
-returns a new float64 array; nothing is modified in place. Formulas: ../shared/reference/advantages.md.
+returns a new float64 array; nothing is modified in place. Formulas: docs/advantages.md.
 """
 
 from __future__ import annotations

@@ -89,8 +89,9 @@ class ArmSpec(_Section):
     @field_validator("advantage")
     @classmethod
     def _advantage(cls, v: dict) -> dict:
-        if "preset" not in v:
-            raise ValueError(f"expected a mapping with a 'preset' (e.g. {{preset: grpo}}), got {v!r}")
+        if "preset" not in v and "episode" not in v:
+            raise ValueError("expected a mapping with a 'preset' or an 'episode' (e.g. {preset: grpo} or "
+                             f"{{episode: rloo}}), got {v!r}")
         return v
 
     @field_validator("lr", mode="before")
@@ -422,4 +423,4 @@ def _check_components(spec: CampaignSpec, where: str) -> None:
         try:
             AdvantagePipeline.from_config(dict(arm.advantage), where=f"arms[{i}].advantage")
         except ConfigError as e:
-            raise ConfigError(f"{where}: {e}") from None
+            raise ConfigError(f"{where}: arm {arm.name!r}: {e}") from None

@@ -1,6 +1,6 @@
 """Integer arithmetic sized for the built-in character-level model.
 
-The default is exactly the tiny-model prototype's task (shared/tools/tiny-model-prototype/REPORT.md):
+The default is exactly the task of the tiny-model prototype that first showed RL learning on 2 cores:
 zero-padded two-digit addition "07+45=" -> "52". Zero padding is what made the warm start learn
 fast, so every operand is padded to `digits` characters; the answer is written naturally.
 """

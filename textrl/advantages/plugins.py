@@ -1,0 +1,160 @@
+"""Episode-level advantage plug-ins: registered names, or any `package.module:function` of a user's.
+
+The protocol (docs/extending.md): a plug-in is called once per training step with an EpisodeBatch and
+returns one advantage per completion, per group (the token-level stages, if any, spread it over the
+completion's tokens as for the built-ins). It is pure Python/numpy: the MLX and the Tinker backends
+call the same code on the same numbers. Either
+
+- a function `fn(batch, **params) -> list of per-group sequences`, or
+- a class: `cls(**params)` once per run, then `instance(batch)` each step; a stateful one (a schedule,
+  a running mean) also defines `state_dict() -> dict` (JSON-serialisable) and `load_state_dict(dict)`,
+  and the trainer checkpoints that state so that a resumed run continues exactly.
+
+A `module:function` is imported with the current directory on sys.path, so `mymod.py` beside the place
+where `snakemake` or `textrl` runs is found without PYTHONPATH.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import inspect
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+REGISTRY: dict[str, Callable] = {}
+
+
+@dataclass(frozen=True)
+class EpisodeBatch:
+    """One step's rewards: rewards[g][i] and correct[g][i] for completion i of prompt group g."""
+
+    rewards: list[np.ndarray]
+    correct: list[np.ndarray]
+    step: int
+
+
+def register_advantage(name: str):
+    """Decorator: make a plug-in available as `advantage: {episode: NAME}`."""
+    def wrap(fn):
+        REGISTRY[name] = fn
+        return fn
+    return wrap
+
+
+def resolve(target: str) -> Callable:
+    """The plug-in for a registered name or `package.module:attribute`; ValueError says what is wrong."""
+    if target in REGISTRY:
+        return REGISTRY[target]
+    if ":" not in target:
+        known = ", ".join(["grpo", "maxrl", "reinforce", *sorted(REGISTRY)])
+        raise ValueError(f"unknown advantage {target!r}; use one of {known}, or 'package.module:function'")
+    module_name, _, attr = target.partition(":")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:  # noqa: BLE001 - any failure while importing the user's module is reported
+        raise ValueError(f"cannot import module {module_name!r} for {target!r} ({type(e).__name__}: {e}); "
+                         "put it in the directory you run from, or install it") from None
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        raise ValueError(f"{target!r}: module {module_name!r} has no function or class {attr!r}")
+    return fn
+
+
+class EpisodePlugin:
+    """One run's instance of a plug-in: bound params, its state, and the output checks."""
+
+    def __init__(self, target: str, params: dict):
+        self.target = target
+        fn = resolve(target)
+        try:
+            if inspect.isclass(fn):
+                self._call = fn(**params)
+            else:
+                inspect.signature(fn).bind(None, **params)
+                self._call = lambda batch: fn(batch, **params)
+        except TypeError as e:
+            raise ValueError(f"{target!r} does not accept params {params!r}: {e}") from None
+        self.stateful = callable(getattr(self._call, "state_dict", None))
+
+    def __call__(self, batch: EpisodeBatch) -> list[np.ndarray]:
+        out = self._call(batch)
+        if not isinstance(out, (Sequence, np.ndarray)) or len(out) != len(batch.rewards):
+            raise ValueError(f"{self.target!r} returned {type(out).__name__} of length "
+                             f"{len(out) if hasattr(out, '__len__') else '?'}; expected one sequence per group "
+                             f"({len(batch.rewards)} groups)")
+        advs = []
+        for g, (a, r) in enumerate(zip(out, batch.rewards)):
+            a = np.asarray(a, dtype=np.float64)
+            if a.shape != r.shape:
+                raise ValueError(f"{self.target!r}: group {g} has {r.size} completions but {a.size} advantages")
+            bad = np.flatnonzero(~np.isfinite(a))
+            if bad.size:
+                raise ValueError(f"{self.target!r}: group {g} advantage[{bad[0]}] = {a[bad[0]]} is not finite")
+            advs.append(a)
+        return advs
+
+    def state_dict(self) -> dict | None:
+        return self._call.state_dict() if self.stateful else None
+
+    def load_state_dict(self, state: dict | None) -> None:
+        if self.stateful:
+            self._call.load_state_dict(state)
+
+
+# A batch the plan-time check calls every plug-in with: groups of different sizes, ties, all-equal groups.
+SYNTHETIC = EpisodeBatch(
+    rewards=[np.array([0.0, 1.0, 0.0, 1.0]), np.array([1.0, 1.0, 1.0, 1.0]), np.array([0.0, 0.5, 1.0])],
+    correct=[np.array([False, True, False, True]), np.array([True] * 4), np.array([False, False, True])],
+    step=1,
+)
+
+
+def check_plugin(target: str, params: dict) -> None:
+    """Import and call the plug-in once on SYNTHETIC (a fresh instance): ValueError before any compute."""
+    plugin = EpisodePlugin(target, params)
+    try:
+        plugin(SYNTHETIC)
+    except ValueError:
+        raise  # already names the plug-in and what is wrong
+    except Exception as e:  # noqa: BLE001 - a crash in user code is reported with its type, at plan time
+        raise ValueError(f"{target!r} failed on a synthetic batch: {type(e).__name__}: {e}") from None
+    if plugin.stateful:
+        state = plugin.state_dict()
+        try:
+            json.dumps(state)
+        except TypeError as e:
+            raise ValueError(f"{target!r}: state_dict() must return JSON-serialisable values ({e})") from None
+
+
+# --- widely compared estimators, written exactly as a user would write theirs ------------------------
+
+
+@register_advantage("rloo")
+def rloo(batch: EpisodeBatch) -> list[np.ndarray]:
+    """RLOO (Ahmadian et al. 2024): A_i = r_i - mean of the other G-1 rewards of the group = G/(G-1) (r_i - mean).
+    A group of one completion has no baseline: advantage 0."""
+    out = []
+    for r in batch.rewards:
+        g = r.size
+        out.append(np.zeros_like(r) if g < 2 else (r - r.mean()) * g / (g - 1))
+    return out
+
+
+@register_advantage("reinforce_pp")
+def reinforce_pp(batch: EpisodeBatch, eps: float = 1e-8) -> list[np.ndarray]:
+    """REINFORCE++ with a group baseline (Hu et al. 2025): A_i = r_i - mean(group), then divided by the
+    std of those differences over the whole batch (global normalisation, not per group)."""
+    centred = [r - r.mean() for r in batch.rewards]
+    flat = np.concatenate(centred) if centred else np.zeros(0)
+    std = float(flat.std()) if flat.size else 0.0
+    return [c / (std + eps) if std > 0 else np.zeros_like(c) for c in centred]
+
+
+__all__ = ["REGISTRY", "EpisodeBatch", "EpisodePlugin", "check_plugin", "register_advantage", "resolve"]
