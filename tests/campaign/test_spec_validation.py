@@ -99,6 +99,21 @@ def test_table_is_big_enough_and_the_base_spec_is_valid():
     assert len(expand_runs(spec)) == 4
 
 
+def test_maxrl_next_to_a_reward_that_can_go_negative_is_refused_before_compute():
+    arms = [{"name": "grpo", "advantage": {"preset": "grpo"}}, {"name": "full", "advantage": {"preset": "full"}}]
+    spec = {"name": "t", "arms": arms, "seeds": 2, "group_sizes": [4],
+            "task": {"name": "arithmetic", "rewards": {"length_penalty": 0.1}}}
+    with pytest.raises(ConfigError) as err:
+        load_spec(spec)
+    assert ("arm 'full': arms[1].advantage: MaxRL needs rewards >= 0, but task.rewards 'length_penalty' "
+            "(weight 0.1, values in [-inf, 0])") in str(err.value)
+    arms[1]["advantage"] = {"preset": "full", "episode": "grpo"}  # the fix the message names
+    assert load_spec(spec).candidate_arms == ["full"]
+    spec["task"]["rewards"] = {"exact_match": 0.5}  # bounded in [0, 1]: fine for MaxRL
+    arms[1]["advantage"] = {"preset": "full"}
+    assert load_spec(spec).candidate_arms == ["full"]
+
+
 def test_sweep_without_lrs_list_is_rejected():
     spec = spec_with("arms.1.lr", "from_sweep")
     spec["sweep"] = {"lrs": []}

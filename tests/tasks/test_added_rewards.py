@@ -73,7 +73,8 @@ def test_campaign_spec_takes_added_rewards_into_every_run():
 
     spec = {"name": "t", "seeds": 1, "group_sizes": [4],
             "arms": [{"name": "grpo", "advantage": {"preset": "grpo"}, "lr": 3e-5},
-                     {"name": "full", "advantage": {"preset": "full"}, "lr": 3e-5}],
+                     # a negative added reward: MaxRL (the full preset's episode) is refused with it
+                     {"name": "full", "advantage": {"preset": "full", "episode": "grpo"}, "lr": 3e-5}],
             "task": {"name": "arithmetic", "rewards": {"length_penalty": 0.1},
                      "reward_params": {"length_penalty": {"target_length": 2, "unit": "chars"}}}}
     runs = expand_runs(load_spec(spec))

@@ -421,6 +421,26 @@ def _check_components(spec: CampaignSpec, where: str) -> None:
         return
     for i, arm in enumerate(spec.arms):
         try:
-            AdvantagePipeline.from_config(dict(arm.advantage), where=f"arms[{i}].advantage")
+            pipeline = AdvantagePipeline.from_config(dict(arm.advantage), where=f"arms[{i}].advantage")
         except ConfigError as e:
             raise ConfigError(f"{where}: arm {arm.name!r}: {e}") from None
+        if pipeline.episode == "maxrl" and (negative := _negative_added_reward(spec)):
+            raise ConfigError(
+                f"{where}: arm {arm.name!r}: arms[{i}].advantage: MaxRL needs rewards >= 0, but task.rewards "
+                f"{negative} can make the reward negative; drop it from task.rewards, or give this arm another "
+                "episode advantage (e.g. {preset: full, episode: grpo})")
+
+
+def _negative_added_reward(spec: CampaignSpec) -> str | None:
+    """The first added reward whose declared bounds, times its weight, reach below 0 (the task's own
+    rewards are in [0, 1] for every built-in task)."""
+    from textrl.rewards.registry import get_spec
+
+    for name, weight in spec.task.rewards.items():
+        low, high = get_spec(name).bounds
+        worst = high if weight < 0 else low
+        if weight and (worst is None or weight * worst < 0):
+            declared = "undeclared bounds: @reward(bounds=(low, high)) declares them" if (low, high) == (None, None) \
+                else f"values in [{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}]"
+            return f"{name!r} (weight {weight:g}, {declared})"
+    return None

@@ -25,7 +25,7 @@ def reference(example: Any, key: str = "answer") -> Any:
                       f"pass answer=... or score examples that carry one")
 
 
-@reward
+@reward(bounds=(0.0, 1.0))
 def exact_match(prompt: str, completion: str, example: Any = None, *, answer: Any = None,
                 case_sensitive: bool = True, **_) -> dict:
     """1.0 when the completion, stripped of surrounding whitespace, equals the reference."""
@@ -35,7 +35,7 @@ def exact_match(prompt: str, completion: str, example: Any = None, *, answer: An
     return {"reward": float(ok), "correct": ok}
 
 
-@reward
+@reward(bounds=(0.0, 1.0))
 def keyword_contains(prompt: str, completion: str, example: Any = None, *,
                      keywords: Sequence[str] | None = None, mode: str = "fraction",
                      case_sensitive: bool = False, **_) -> float:
@@ -52,7 +52,7 @@ def keyword_contains(prompt: str, completion: str, example: Any = None, *,
     raise ConfigError(f"keyword_contains: mode must be 'fraction', 'any' or 'all', got {mode!r}")
 
 
-@reward
+@reward(bounds=(None, 0.0))
 def length_penalty(prompt: str, completion: str, example: Any = None, *, target_length: int = 100,
                    penalty_scale: float = 0.01, unit: str = "words", **_) -> float:
     """-penalty_scale * |length - target_length| (0 at the target; never positive)."""

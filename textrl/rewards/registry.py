@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Literal, Mapping, NamedTuple
 
 from textrl.errors import ConfigError
@@ -24,6 +24,9 @@ class RewardSpec:
     # how score_batch runs it: inline; "process" for slow CPU-bound Python; "thread" for rewards
     # that wait on their own child processes (code execution), where a thread per call is enough
     parallel: Parallel = None
+    # (lowest, highest) value it can return, None where unbounded or undeclared: lets a campaign refuse,
+    # before compute, an advantage that needs non-negative rewards (MaxRL) next to one that can go negative
+    bounds: tuple[float | None, float | None] = (None, None)
 
 
 _REGISTRY: dict[str, RewardSpec] = {}
@@ -31,6 +34,11 @@ _REGISTRY: dict[str, RewardSpec] = {}
 
 class RewardError(ConfigError):
     """A reward raised or returned something that is not a finite number."""
+
+
+def _register_bounds(key: str, bounds) -> None:
+    if bounds is not None:
+        _REGISTRY[key] = replace(_REGISTRY[key], bounds=tuple(bounds))
 
 
 def _register(fn: Callable, name: str | None, kind: str, parallel: Parallel) -> Callable:
@@ -48,21 +56,26 @@ def _register(fn: Callable, name: str | None, kind: str, parallel: Parallel) -> 
     return fn
 
 
-def reward(fn: Callable | None = None, *, name: str | None = None, parallel: Parallel = None):
-    """Register a reward function; use bare (`@reward`) or with options (`@reward(name="x")`).
+def reward(fn: Callable | None = None, *, name: str | None = None, parallel: Parallel = None,
+           bounds: tuple[float | None, float | None] | None = None):
+    """Register a reward function; use bare (`@reward`) or with options (`@reward(name="x", bounds=(0, 1))`).
 
     The function itself is returned unchanged, so it stays directly callable and picklable.
     """
-    if fn is not None:
-        return _register(fn, name, "reward", parallel)
-    return lambda f: _register(f, name, "reward", parallel)
+    def register(f):
+        _register(f, name, "reward", parallel)
+        _register_bounds(name or f.__name__, bounds)
+        return f
+    return register(fn) if fn is not None else register
 
 
 def verifier(fn: Callable | None = None, *, name: str | None = None, parallel: Parallel = None):
     """Register a pass/fail check returning bool; as a reward it is worth 1.0 (pass) or 0.0."""
-    if fn is not None:
-        return _register(fn, name, "verifier", parallel)
-    return lambda f: _register(f, name, "verifier", parallel)
+    def register(f):
+        _register(f, name, "verifier", parallel)
+        _register_bounds(name or f.__name__, (0.0, 1.0))
+        return f
+    return register(fn) if fn is not None else register
 
 
 def known_rewards() -> list[str]:
