@@ -56,8 +56,12 @@ def test_the_shipped_base_evaluation_is_what_this_machine_measures():
     task = get_task(cfg.task.name, **cfg.task.params)
     _, heldout = task.split(cfg.task.split_seed, cfg.task.heldout_size)
     here = evaluate_policy(MLXEngine(*load(str(path))), task, heldout, settings_of(cfg))
-    assert (here["avg_at_k"], here["greedy_acc"]) == (shipped["avg_at_k"], shipped["greedy_acc"])
-    assert here["per_problem"] == shipped["per_problem"]
+    # Identical here; another CPU's BLAS sums in another order (~1e-7), which can flip a sample whose
+    # draw lies that close to a boundary: at most a couple of the 2,000 samples and 500 greedy decodes.
+    assert abs(here["avg_at_k"] - shipped["avg_at_k"]) <= 2 / 2000, (here["avg_at_k"], shipped["avg_at_k"])
+    assert abs(here["greedy_acc"] - shipped["greedy_acc"]) <= 1 / 500, (here["greedy_acc"], shipped["greedy_acc"])
+    differ = sum(a != b for a, b in zip(here["per_problem"], shipped["per_problem"]))
+    assert differ <= 2, f"{differ} of {len(heldout)} problems evaluate differently from the shipped base_eval.json"
 
 
 def test_the_readme_quotes_the_shipped_base_model():
