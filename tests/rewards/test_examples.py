@@ -63,8 +63,9 @@ def test_minimal_training_improves_heldout_accuracy(tmp_path):
     reward = re.search(rf"^training reward, steps .*: {number} -> {number}$", stdout, re.M)
     assert avg and greedy and reward, stdout
     (avg_before, avg_after), (early, late) = (map(float, m.groups()) for m in (avg, reward))
-    # Measured over RL seeds 0-4 (benchmarks/README.md, "Learning figures"; shipped base avg@4 0.2755): avg@4 after 0.348-0.370, a gain
-    # of 0.086 +- 0.010 (SD over seeds; another machine's floating point acts like another seed); training
+    # Measured over RL seeds 0-4 (benchmarks/README.md, "Learning figures"; shipped base avg@4 0.2755):
+    # avg@4 after 0.348-0.370, a gain of 0.086 +- 0.010 (SD over seeds; another machine's floating point
+    # acts like another seed); training
     # reward gain 0.094 +- 0.020. The thresholds sit about 4.5 SDs below those means and 4 standard errors
     # of avg@4 on 500 problems (~0.01) above no change. Greedy accuracy (one sample per problem) is
     # printed, not asserted: one seed's greedy figure moves by 0.03 on its own.

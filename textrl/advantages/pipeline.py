@@ -169,15 +169,6 @@ class AdvantagePipeline(BaseModel):
             return None
         return value
 
-    @field_validator("episode")
-    @classmethod
-    def episode_exists(cls, value: str) -> str:
-        if value not in BUILTIN_EPISODES:
-            from textrl.advantages.plugins import resolve
-
-            resolve(value)  # ValueError: unknown name, cannot import, no such function
-        return value
-
     @field_validator("episode_params")
     @classmethod
     def params_for_plugins(cls, value: dict, info: ValidationInfo) -> dict:
@@ -190,7 +181,8 @@ class AdvantagePipeline(BaseModel):
     def plugin_runs(self) -> "AdvantagePipeline":
         if self.episode not in BUILTIN_EPISODES:
             try:
-                check_plugin(self.episode, self.episode_params)  # imported and called once on a synthetic batch
+                # imported (unknown name, cannot import, no such function) and called once on a synthetic batch
+                check_plugin(self.episode, self.episode_params)
             except ValueError as e:
                 raise field_error("episode", str(e)) from None
         return self

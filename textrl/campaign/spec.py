@@ -440,7 +440,11 @@ def _negative_added_reward(spec: CampaignSpec) -> str | None:
         low, high = get_spec(name).bounds
         worst = high if weight < 0 else low
         if weight and (worst is None or weight * worst < 0):
-            declared = "undeclared bounds: @reward(bounds=(low, high)) declares them" if (low, high) == (None, None) \
-                else f"values in [{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}]"
-            return f"{name!r} (weight {weight:g}, {declared})"
+            if (low, high) == (None, None):
+                return f"{name!r} (weight {weight:g}, undeclared bounds: @reward(bounds=(low, high)) declares them)"
+            return f"{name!r} (weight {weight:g}, values in [{_bound(low, '-inf')}, {_bound(high, 'inf')}])"
     return None
+
+
+def _bound(value: float | None, unbounded: str) -> str:
+    return unbounded if value is None else f"{value:g}"

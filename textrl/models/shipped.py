@@ -3,7 +3,7 @@
 The warm start (textrl.models.warmstart) stops at a sharp phase transition, so a build is bitwise
 reproducible on one machine but not across BLAS libraries or CPUs: on one machine, OpenBLAS stopped at
 step 425 (held-out avg@4 0.276) and mlx's bundled BLAS at step 625 (avg@4 0.186), and other machines
-of the same kind landed elsewhere again (benchmarks/README.md, "The shipped base model"). For the
+of the same kind landed elsewhere again (benchmarks/README.md, "Learning figures"). For the
 recipes in SHIPPED_RECIPES (the default task: every shipped campaign, the README's run and example 06
 use it), ensure_tiny_model copies these files instead of building; any other recipe is built on
 demand as before, and its build.json records the machine that built it.
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -72,4 +71,3 @@ def write_shipped(log=print) -> list[Path]:
 if __name__ == "__main__":
     for path in write_shipped():
         print(f"shipped: {path}")
-    sys.exit(0)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Mapping, NamedTuple
 
 from textrl.errors import ConfigError
@@ -36,12 +36,7 @@ class RewardError(ConfigError):
     """A reward raised or returned something that is not a finite number."""
 
 
-def _register_bounds(key: str, bounds) -> None:
-    if bounds is not None:
-        _REGISTRY[key] = replace(_REGISTRY[key], bounds=tuple(bounds))
-
-
-def _register(fn: Callable, name: str | None, kind: str, parallel: Parallel) -> Callable:
+def _register(fn: Callable, name: str | None, kind: str, parallel: Parallel, bounds=(None, None)) -> Callable:
     if not callable(fn):
         raise ConfigError(f"@{kind}: expected a function, got {fn!r}")
     if parallel not in (None, "process", "thread"):
@@ -52,30 +47,26 @@ def _register(fn: Callable, name: str | None, kind: str, parallel: Parallel) -> 
     if old is not None and (old.fn.__module__, old.fn.__qualname__) != (fn.__module__, fn.__qualname__):
         raise ConfigError(f"reward name {key!r} is already registered by "
                           f"{old.fn.__module__}.{old.fn.__qualname__}")
-    _REGISTRY[key] = RewardSpec(key, fn, kind, parallel)  # type: ignore[arg-type]
+    _REGISTRY[key] = RewardSpec(key, fn, kind, parallel, tuple(bounds))  # type: ignore[arg-type]
     return fn
 
 
 def reward(fn: Callable | None = None, *, name: str | None = None, parallel: Parallel = None,
-           bounds: tuple[float | None, float | None] | None = None):
+           bounds: tuple[float | None, float | None] = (None, None)):
     """Register a reward function; use bare (`@reward`) or with options (`@reward(name="x", bounds=(0, 1))`).
 
     The function itself is returned unchanged, so it stays directly callable and picklable.
     """
-    def register(f):
-        _register(f, name, "reward", parallel)
-        _register_bounds(name or f.__name__, bounds)
-        return f
-    return register(fn) if fn is not None else register
+    if fn is not None:
+        return _register(fn, name, "reward", parallel, bounds)
+    return lambda f: _register(f, name, "reward", parallel, bounds)
 
 
 def verifier(fn: Callable | None = None, *, name: str | None = None, parallel: Parallel = None):
     """Register a pass/fail check returning bool; as a reward it is worth 1.0 (pass) or 0.0."""
-    def register(f):
-        _register(f, name, "verifier", parallel)
-        _register_bounds(name or f.__name__, (0.0, 1.0))
-        return f
-    return register(fn) if fn is not None else register
+    if fn is not None:
+        return _register(fn, name, "verifier", parallel, (0.0, 1.0))
+    return lambda f: _register(f, name, "verifier", parallel, (0.0, 1.0))
 
 
 def known_rewards() -> list[str]:
