@@ -13,6 +13,7 @@ from analysis import power as pw
 from analysis.compare import _f, adjust, compare_cell
 from analysis.generation_level import pooled_tests
 from analysis.interaction import interaction_estimate
+from analysis.learning import baseline_caution, control_arms, learning
 from analysis.load import Campaign
 from analysis.sanity import aa_check, degenerate, eval_noise
 from analysis.verdict import verdict
@@ -32,12 +33,18 @@ def comparison_pairs(c: Campaign) -> list[tuple[str, str]]:
     base_arm = s.baseline or arms[0]
     if base_arm not in arms:
         raise ConfigError(f"plan.json spec.analysis.baseline: {base_arm!r} is not an arm of this campaign; arms are {', '.join(arms)}")
-    cand_arms = list(s.candidates) or [a for a in arms if a != base_arm]
+    cand_arms = list(s.candidates) or [a for a in arms if a != base_arm and a not in control_arms(c.spec)]
     for a in cand_arms:
         if a not in arms:
             raise ConfigError(f"plan.json spec.analysis.candidates: {a!r} is not an arm of this campaign; arms are {', '.join(arms)}")
     labels_of = c.runs.groupby("arm", sort=False)["label"].unique()
     return [(b, cl) for ca in cand_arms for cl in labels_of[ca] for b in labels_of[base_arm]]
+
+
+def baseline_labels(c: Campaign) -> list[str]:
+    arms = list(dict.fromkeys(c.runs["arm"].dropna().astype(str)))
+    base_arm = c.settings.baseline or (arms[0] if arms else None)
+    return list(dict.fromkeys(c.runs.loc[c.runs["arm"] == base_arm, "label"].dropna()))
 
 
 def _values(done: pd.DataFrame, label: str, g: int, endpoint: str) -> pd.Series:
@@ -67,7 +74,7 @@ def _power(cell: dict, s, n_tests: int) -> dict | None:
             "seeds_needed_at_sd_upper": pw.seeds_needed(e, up_b, up_c, **common)}
 
 
-def primary_comparisons(c: Campaign, pairs, sizes) -> list[dict]:
+def primary_comparisons(c: Campaign, pairs, sizes, lrn: dict | None = None) -> list[dict]:
     s, done = c.settings, c.done
     rows = []
     for b, cand in pairs:
@@ -85,6 +92,9 @@ def primary_comparisons(c: Campaign, pairs, sizes) -> list[dict]:
                                                 and min_p > pw.per_test_alpha(s.alpha, n_tests, s.correction)),
                  power=_power(r, s, n_tests))
         r["verdict"] = verdict(r, s.primary, s.alpha, s.correction, k)
+        caution = baseline_caution(lrn, r["baseline"], r["group_size"]) if lrn else None
+        if caution:
+            r["verdict"] += " " + caution
     return rows
 
 
@@ -139,6 +149,29 @@ def pipelines(c: Campaign) -> dict[str, dict]:
     return out
 
 
+STAGE_METRICS = ("planning_token_frac", "changed_frac_sepa", "changed_frac_gtpo", "changed_frac_hicra")
+
+
+def stage_activity(c: Campaign) -> dict[str, dict]:
+    """Per arm, over every step of its finished runs: how often each token-level stage acted, and SEPA's lambda.
+
+    A stage that is on but changes no token (a pipeline whose completions hold no planning phrase) makes its
+    arm a different pipeline from the one its name says; this table is where that shows."""
+    cur, out = c.curves, {}
+    if cur.empty:
+        return out
+    for label, grp in cur.groupby("label", sort=False):
+        row = {}
+        for m in STAGE_METRICS:
+            v = pd.to_numeric(grp[m], errors="coerce").dropna() if m in grp else pd.Series(dtype=float)
+            row[m] = _f(v.mean()) if len(v) else None
+        per_run = grp.groupby("run_id")["planning_token_frac"].mean().dropna() if "planning_token_frac" in grp else []
+        row["planning_token_frac_run_range"] = _range(pd.Series(per_run))
+        row["sepa_lambda_range"] = _range(grp["sepa_lambda"]) if "sepa_lambda" in grp else None
+        out[str(label)] = row
+    return out
+
+
 def reproducibility(c: Campaign) -> dict:
     versions: dict[str, set] = {}
     revisions, hosts, started = set(), set(), []
@@ -167,9 +200,10 @@ def analyse(c: Campaign) -> dict:
     s, done = c.settings, c.done
     pairs = comparison_pairs(c)
     sizes = sorted(int(g) for g in c.runs["group_size"].dropna().unique())
-    primary = primary_comparisons(c, pairs, sizes)
+    base_labels = list(dict.fromkeys(b for b, _ in pairs)) or baseline_labels(c)
+    lrn = learning(c, base_labels, sizes)
+    primary = primary_comparisons(c, pairs, sizes, lrn)
     n_tests = primary[0]["n_tests"] if primary else 0
-    base_labels = list(dict.fromkeys(b for b, _ in pairs))
     aa = []
     if s.aa_check:
         for b in base_labels:
@@ -193,12 +227,14 @@ def analyse(c: Campaign) -> dict:
         "notes": c.notes,
         "primary": {"endpoint": s.primary, "comparisons": primary},
         "verdicts": [r["verdict"] for r in primary],
+        "learning": lrn,
         "secondary": secondary_comparisons(c, pairs, sizes),
         "interaction": {f"{cand} vs {b}": interaction_estimate(done, s.primary, b, cand) for b, cand in pairs},
         "sanity": {"aa": aa, "eval_noise": eval_noise(c.problems, c.runs),
                    "degenerate": degenerate(c.runs, c.curves, [s.primary, *s.secondary])},
         "generation_level": gen,
         "pipelines": pipelines(c),
+        "stage_activity": stage_activity(c),
         "reproducibility": reproducibility(c),
     }
 

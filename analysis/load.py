@@ -20,6 +20,7 @@ from analysis.settings import ENDPOINTS, Settings, settings_from_spec
 from textrl.campaign.status import ERROR_MARKERS, job_logs
 
 CURVE_METRICS = ("reward_mean", "correct_rate", "tokens_generated", "sepa_lambda", "planning_token_frac",
+                 "changed_frac_sepa", "changed_frac_gtpo", "changed_frac_hicra",
                  "entropy_mean", "loss")
 RUN_COLUMNS = ["run_id", "arm", "label", "seed", "group_size", "lr", "status", "detail", *ENDPOINTS, "steps",
                "tokens_generated", "wall_s", "base_avg_at_k", "base_greedy_acc", "eval_task", "eval_size", "eval_k",

@@ -174,6 +174,54 @@ def _generation_section(doc: dict) -> list[str]:
                     _ci(g["bootstrap_ci_low"], g["bootstrap_ci_high"]), _p(g["fisher_p"])] for g in doc["generation_level"]])]
 
 
+def _learning_section(doc: dict, k) -> list[str]:
+    lrn = doc.get("learning")
+    if not lrn or not lrn["arms"]:
+        return ["No finished run with a base-model score."]
+    out = [f"Gain = {endpoint_name(lrn['endpoint'], k)} of each run minus the untrained base model's, on the same "
+           "held-out problems; 95 % t interval across seeds. An arm beat the base when the whole interval is above 0.\n",
+           table(["arm", "G", "seeds", "base", "gain [95% CI]", "gain / between-seed SD", "beat the base"],
+                 [[r["arm"] + (" (negative control)" if r["control"] else ""), r["group_size"], r["n"], _n(r["base"]),
+                   f"{_n(r['gain'], signed=True)} {_ci(r['ci_low'], r['ci_high'])}", _n(r["gain_in_sds"], ".1f"),
+                   "yes" if r["beat_base"] else "**NO**"] for r in lrn["arms"]])]
+    if lrn["did_not_learn"]:
+        out.append(f"\n**Did not beat the base model:** {', '.join(lrn['did_not_learn'])}. A comparison involving these "
+                   "cells says nothing about whether a method helps: train longer, or change the lr or the task.")
+    if lrn["controls"]:
+        out.append("\n**Negative controls** (rewards replaced by seeded Bernoulli draws at the base model's success rate, "
+                   "same compute). The control must not beat the base, and the baseline must beat the control "
+                   f"(Welch t, {doc['settings']['correction']} over these tests):\n")
+        out.append(table(["G", "baseline - control [95% CI]", "p", "p adjusted", "baseline beats the control"],
+                         [[t["group_size"], f"{t['baseline']} - {t['control']}: {_n(t['difference'], signed=True)} "
+                           f"{_ci(t['ci_low'], t['ci_high'])}", _p(t["p"]), _p(t["p_adjusted"]),
+                           "yes" if t["baseline_beats_control"] else "**NO**"] for t in lrn["controls"]]))
+    if lrn["controls_that_beat_base"]:
+        out.append(f"\n**WARNING: a negative control beat the base model** ({', '.join(lrn['controls_that_beat_base'])}): "
+                   "something besides the reward teaches the policy (a leak between training and held-out problems, a "
+                   "format the base had not learned, or a base score measured under other settings).")
+    return out
+
+
+def _stage_section(doc: dict) -> list[str]:
+    act = doc.get("stage_activity") or {}
+    if not act:
+        return []
+
+    def share(x) -> str:
+        return "off" if x is None else f"{x:.1%}"
+
+    rows = [[label, share(a["planning_token_frac"]),
+             "n/a" if not a["planning_token_frac_run_range"] else
+             f"{a['planning_token_frac_run_range'][0]:.1%} to {a['planning_token_frac_run_range'][1]:.1%}",
+             "off" if not a["sepa_lambda_range"] else f"{a['sepa_lambda_range'][0]:.2f} to {a['sepa_lambda_range'][1]:.2f}",
+             share(a["changed_frac_sepa"]), share(a["changed_frac_gtpo"]), share(a["changed_frac_hicra"])]
+            for label, a in act.items()]
+    return ["**Which stages acted** (means over every training step of the finished runs; a stage at 0.0 % is "
+            "on but changed no token's advantage):", "",
+            table(["arm", "planning tokens", "planning tokens, run means", "SEPA lambda", "tokens SEPA changed",
+                   "tokens GTPO changed", "tokens HICRA changed"], rows), ""]
+
+
 def render_markdown(doc: dict, figures: list[tuple[str, str, str]]) -> str:
     """figures: (section, file name relative to the report, caption); sections: primary, curves, sepa."""
     d, s = doc["design"], doc["settings"]
@@ -187,6 +235,7 @@ def render_markdown(doc: dict, figures: list[tuple[str, str, str]]) -> str:
           f"{d['correction']} correction over {d['n_primary_tests']} test(s), family-wise alpha {d['alpha']:g}. "
           f"Significant in {n_sig} of {len(prim)} comparison(s).", ""]
     L += [f"- {r['verdict']}" for r in prim] or ["- no comparison could be made."]
+    L += ["", "## Did the arms learn?", "", *_learning_section(doc, d["k"])]
     L += ["", "## Design", "",
           table(["item", "value"], [
               ["arms", ", ".join(d["arms"])], ["comparisons (candidate vs baseline)", ", ".join(d["comparisons"])],
@@ -218,6 +267,7 @@ def render_markdown(doc: dict, figures: list[tuple[str, str, str]]) -> str:
         flag = "" if p["consistent_across_runs"] else " (WARNING: runs of this arm do not share one pipeline; first shown)"
         L += [f"**{label}**{flag}", "", "```json", json.dumps({"advantage_pipeline": p["advantage_pipeline"],
                                                                 "loss": p["loss"]}, indent=2), "```", ""]
+    L += _stage_section(doc)
     L += ["## Sanity checks", "", *_sanity_section(doc), ""]
     L += ["## Generation-level tests (secondary, not primary evidence)", "", *_generation_section(doc), ""]
     rep = doc["reproducibility"]

@@ -39,12 +39,14 @@ def write_campaign(root: str | Path, *, name: str = "synthetic", arms: tuple[str
                    shared_seed_sd: float = 0.0, problems: int = 100, problem_sd: float = 1.0, k: int = 4,
                    steps: int = 20, prompts_per_step: int = 4, accuracy: Callable[[str, int, int], float] | None = None,
                    analysis: dict | None = None, missing: tuple[str, ...] = (), failed: tuple[str, ...] = (),
-                   rng: int = 0) -> Path:
+                   base: float | None = None, controls: tuple[str, ...] = (), rng: int = 0) -> Path:
     """Write <root>/plan.json and runs/<run_id>/ files; returns root.
 
     effect: a number for every non-first arm, {arm: number} or {(arm, G): number}.
     accuracy(arm, G, seed), when given, sets each run's true accuracy and overrides the other knobs.
     missing: run ids with no directory; failed: run ids whose train job log (logs/train/<id>.log) ends in a traceback.
+    base: the untrained base model's held-out avg@k written into every eval.json (None: no base score).
+    controls: arms marked as negative controls in the spec.
     """
     root = Path(root)
     gen = np.random.default_rng(rng)
@@ -68,11 +70,12 @@ def write_campaign(root: str | Path, *, name: str = "synthetic", arms: tuple[str
                 acc = (accuracy(arm, g, seed) if accuracy else
                        base_accuracy + arm_effect(arm, g) + shared[seed] + gen.normal(0.0, seed_sd))
                 _write_run(root / "runs" / run_id, plan_runs[-1], acc, difficulty, k, steps, prompts_per_step,
-                           gen, failed=run_id in failed)
+                           gen, failed=run_id in failed, base=base)
     spec = {"name": name, "task": {"name": "synthetic", "heldout_size": problems}, "seeds": list(seeds),
-            "group_sizes": list(group_sizes), "arms": [{"name": a, "advantage": {"preset": a}} for a in arms],
+            "group_sizes": list(group_sizes), "arms": [{"name": a, "advantage": {"preset": a}, **({"control": "bernoulli"} if a in controls else {})}
+                     for a in arms],
             "training": {"steps": steps, "prompts_per_step": prompts_per_step}, "evaluation": {"k": k},
-            "analysis": {"baseline": arms[0], "candidate": arms[1] if len(arms) == 2 else None, **(analysis or {})}}
+            "analysis": {"baseline": arms[0], "candidate": arms[1] if len(arms) == 2 and arms[1] not in controls else None, **(analysis or {})}}
     atomic_write_json(root / "plan.json", {"campaign": name, "spec": spec, "runs": plan_runs}, indent=None)
     return root
 
@@ -86,7 +89,7 @@ def _run_config(name, run_id, arm, seed, g, steps, k, problems, prompts_per_step
 
 
 def _write_run(run_dir: Path, entry: dict, acc: float, difficulty: np.ndarray, k: int, steps: int,
-               prompts_per_step: int, gen: np.random.Generator, failed: bool) -> None:
+               prompts_per_step: int, gen: np.random.Generator, failed: bool, base: float | None = None) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     arm, g, seed = entry["arm"], entry["group_size"], entry["seed"]
     sepa = arm in SEPA_PRESETS
@@ -122,7 +125,8 @@ def _write_run(run_dir: Path, entry: dict, acc: float, difficulty: np.ndarray, k
     atomic_write_json(run_dir / "eval.json", {
         "task": "synthetic", "split": "heldout", "split_seed": 1234, "size": len(correct), "k": k, "temperature": 1.0,
         "top_p": 1.0, "max_tokens": 8, "eval_seed": 0, "avg_at_k": avg, "pass_at_1": avg,
-        "pass_at_k": {"1": avg, str(k): pass_k}, "greedy_acc": greedy, "per_problem": per_problem, "base": None}, indent=None)
+        "pass_at_k": {"1": avg, str(k): pass_k}, "greedy_acc": greedy, "per_problem": per_problem,
+        "base": None if base is None else {"avg_at_k": base, "pass_at_1": base, "greedy_acc": base}}, indent=None)
     with gzip.open(run_dir / "generations.jsonl.gz", "wt") as f:
         for i in range(min(4, g)):
             f.write(json.dumps({"step": steps, "prompt_id": "synthetic/train/00000", "prompt": "1+1=", "completion": "2",

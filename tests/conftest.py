@@ -35,15 +35,22 @@ def textrl_cache(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(textrl_cache) -> Path:
-    """An mlx-lm model directory (weights, config.json, tokenizer, base_eval.json, build.json)."""
-    from textrl.models.builtin import TinyRecipe, ensure_tiny_model
+def tiny_recipe():
+    """The recipe of the session's tiny model: a few seconds to build."""
+    from textrl.models.builtin import TinyRecipe
 
-    recipe = TinyRecipe(
+    return TinyRecipe(
         task=TINY_TASK["name"], task_params=TINY_TASK["params"], split_seed=TINY_TASK["split_seed"],
         heldout_size=TINY_TASK["heldout_size"], warmstart=TINY_WARMSTART,
     )
-    return ensure_tiny_model(recipe, textrl_cache / "tiny-test-model", log=lambda *_: None)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(textrl_cache, tiny_recipe) -> Path:
+    """An mlx-lm model directory (weights, config.json, tokenizer, base_eval.json, build.json)."""
+    from textrl.models.builtin import ensure_tiny_model
+
+    return ensure_tiny_model(tiny_recipe, textrl_cache / "tiny-test-model", log=lambda *_: None)
 
 
 @pytest.fixture

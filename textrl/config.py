@@ -173,6 +173,17 @@ class TinkerConfig(_Section):
     lora_rank: Optional[PosInt] = Field(None, description="LoRA rank on the Tinker service (default null: the run's LoRA rank, else 32).")
 
 
+class RewardControl(_Section):
+    kind: Literal["bernoulli"] = Field(
+        description="bernoulli: every completion's reward is replaced by an independent seeded draw, 1 with "
+        "probability rate else 0, so the policy trains on pure noise at the same compute (required: no default)."
+    )
+    rate: Optional[typing.Annotated[float, Field(ge=0, le=1)]] = Field(
+        None, description="Success probability of the draws; null = the base model's held-out avg@k under the "
+        "run's eval settings (default null)."
+    )
+
+
 class RunConfig(_Section):
     run_id: str = Field("run", description="Run identifier, also the W&B run name (default 'run').")
     campaign: str = Field("default", description="Campaign name, the W&B group (default 'default').")
@@ -191,6 +202,9 @@ class RunConfig(_Section):
     eval: EvalConfig = Field(default_factory=EvalConfig, description="Held-out evaluation.")
     wandb: WandbConfig = Field(default_factory=WandbConfig, description="Weights & Biases logging.")
     tinker: TinkerConfig = Field(default_factory=TinkerConfig, description="Remote backend settings.")
+    reward_control: Optional[RewardControl] = Field(
+        None, description="A negative control: rewards replaced by noise (default null: the task's rewards)."
+    )
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

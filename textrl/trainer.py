@@ -28,6 +28,7 @@ from textrl.engine.loss_spec import LossSpec
 from textrl.errors import ConfigError
 from textrl.io import append_jsonl, atomic_write_json, read_json
 
+CHANGED_FRACS = ("changed_frac_sepa", "changed_frac_gtpo", "changed_frac_hicra")
 TIMING_FIELDS = ("gen_s", "score_s", "train_s", "step_s")
 
 
@@ -173,6 +174,16 @@ def _diff(a: dict, b: dict, prefix: str = "") -> list[str]:
     return out
 
 
+def reward_control_rate(cfg, s: Setup, log=print) -> float:
+    """The success probability of a negative control's draws: given, or the base model's held-out avg@k."""
+    if cfg.reward_control.rate is not None:
+        return float(cfg.reward_control.rate)
+    from textrl.evaluate import base_evaluation
+
+    _, heldout = s.task.split(cfg.task.split_seed, cfg.task.heldout_size)
+    return float(base_evaluation(cfg, s.model_dir, s.task, heldout, log=log)["avg_at_k"])
+
+
 def train(cfg, out_dir: str | os.PathLike, *, fresh: bool = False, log=print, progress: bool = True) -> list[dict]:
     """Train one run into out_dir (resuming from its checkpoint); returns the metrics rows of this call."""
     from textrl.advantages import planning_mask
@@ -200,6 +211,10 @@ def train(cfg, out_dir: str | os.PathLike, *, fresh: bool = False, log=print, pr
     record = run_record(s)
     if record["fast_jit"]["stale_kernels"]:
         log(f"note: {record['fast_jit']['stale_kernels']}")
+    control_rate = reward_control_rate(cfg, s, log) if cfg.reward_control else None
+    if control_rate is not None:
+        record["reward_control"] = {"kind": cfg.reward_control.kind, "rate": control_rate}
+        log(f"negative control: rewards are Bernoulli({control_rate:.4f}) draws, not the task's")
     if not (out / "config.json").is_file():
         atomic_write_json(out / "config.json", record)
     tracker = Tracker(cfg, out, record, wandb_id)
@@ -244,6 +259,10 @@ def train(cfg, out_dir: str | os.PathLike, *, fresh: bool = False, log=print, pr
                 raise RuntimeError(f"step {step}: task {cfg.task.name!r} failed to score prompts {ids}: {e}") from e
             rewards = [[float(scores[i * G + j]["reward"]) for j in range(G)] for i in range(B)]
             correct = [[bool(scores[i * G + j]["correct"]) for j in range(G)] for i in range(B)]
+            task_correct = correct
+            if control_rate is not None:
+                draws = np.random.default_rng(derived_seed(cfg.seed, step, "reward-control")).random((B, G)) < control_rate
+                rewards, correct = draws.astype(float).tolist(), draws.tolist()
             if needs.uncertainty == "entropy":
                 unc = [[c.entropies for c in g] for g in groups]
             else:
@@ -274,7 +293,8 @@ def train(cfg, out_dir: str | os.PathLike, *, fresh: bool = False, log=print, pr
                 "step": step,
                 "reward_mean": float(np.mean(all_r)),
                 "reward_std": float(np.std(all_r)),
-                "correct_rate": float(np.mean([c for g in correct for c in g])),
+                # the task's judgement, also for a control arm (whose training rewards are noise)
+                "correct_rate": float(np.mean([c for g in task_correct for c in g])),
                 "loss": first["loss"],
                 "grad_norm": float(np.mean(norms)),
                 "entropy_mean": float(np.mean(ents)) if ents else None,
@@ -286,6 +306,7 @@ def train(cfg, out_dir: str | os.PathLike, *, fresh: bool = False, log=print, pr
                 "max_token_hit_rate": float(np.mean([c.truncated for c in flat])),
                 "sepa_lambda": adv_metrics["sepa_lambda"],
                 "planning_token_frac": adv_metrics["planning_token_frac"],
+                **{k: adv_metrics[k] for k in CHANGED_FRACS},
                 "epochs_run": epochs_run,
                 "lr": lr,
                 "tokens_generated": tokens_total,

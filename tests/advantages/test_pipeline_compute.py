@@ -37,6 +37,10 @@ def test_full_pipeline_hand_computed_batch():
     assert metrics["frac_zero_std_groups"] == 0.5
     assert metrics["adv_abs_mean"] == pytest.approx((np.abs(advs[0][0]).sum() + 2 * A0) / 8)
     assert metrics["planning_token_frac"] == pytest.approx(3 / 8)
+    # of 8 tokens: GTPO reweighted tokens 0 and 1 of completion 0 (token 2 sits at the mean), SEPA's pooling
+    # moved tokens 0 and 2 (token 1 is the planning token), HICRA boosted the one planning token with A != 0
+    assert (metrics["changed_frac_gtpo"], metrics["changed_frac_sepa"], metrics["changed_frac_hicra"]) == (
+        2 / 8, 2 / 8, 1 / 8)
     # SEPA tracked the raw execution-token uncertainty of this batch: [1, 3, 2, 2, 7]
     assert c.sepa.ema == pytest.approx(np.var([1, 3, 2, 2, 7]))
 
@@ -47,7 +51,8 @@ def test_grpo_pipeline_broadcasts_the_group_advantage_to_every_token():
     advs, metrics = p.compute([[1, 0], [0.4]], surprisal, None, step=1, controller=None)
     assert [a.tolist() for row in advs for a in row] == [[0.5, 0.5], [-0.5], [0.0, 0.0, 0.0]]
     assert metrics == {"sepa_lambda": None, "frac_zero_std_groups": 0.5, "adv_abs_mean": pytest.approx(1.5 / 6),
-                       "planning_token_frac": None}
+                       "planning_token_frac": None, "changed_frac_sepa": None, "changed_frac_gtpo": None,
+                       "changed_frac_hicra": None}
 
 
 def test_grpo_batch_scale_through_the_pipeline():

@@ -149,3 +149,15 @@ def test_docs_campaigns_md_documents_every_field_as_the_code_does():
     page = DOC.read_text()
     assert render(page) == page, "docs/campaigns.md is stale: run python -m textrl.campaign.reference --write"
     assert len(rows()) > 60 and all(desc for _, desc in rows())
+
+
+def test_a_control_arm_is_not_a_default_candidate_and_cannot_be_the_baseline():
+    arms = [*GOOD["arms"], {"name": "noise", "advantage": {"preset": "grpo"}, "control": "bernoulli"}]
+    spec = load_spec({**GOOD, "arms": arms})
+    assert spec.candidate_arms == ["full"]
+    controls = {r.arm: r.config["reward_control"] for r in expand_runs(spec)}
+    assert controls == {"grpo": None, "full": None, "noise": {"kind": "bernoulli", "rate": None}}
+    with pytest.raises(ConfigError, match="analysis.baseline: 'noise' is a control arm"):
+        load_spec({**GOOD, "arms": arms, "analysis": {"baseline": "noise"}})
+    with pytest.raises(ConfigError, match=r"arms\.2\.control|arms\[2\]\.control|control"):
+        load_spec({**GOOD, "arms": [*GOOD["arms"], {**arms[2], "control": "shuffle"}]})

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 METRIC_FIELDS = {
     "step", "reward_mean", "reward_std", "correct_rate", "loss", "grad_norm", "entropy_mean", "clip_frac", "kl",
     "adv_abs_mean", "frac_zero_std_groups", "completion_len_mean", "max_token_hit_rate", "sepa_lambda",
-    "planning_token_frac", "lr", "gen_s", "score_s", "train_s", "step_s", "tokens_generated",
+    "planning_token_frac", "changed_frac_sepa", "changed_frac_gtpo", "changed_frac_hicra", "lr", "gen_s", "score_s", "train_s", "step_s", "tokens_generated",
 }
 
 
@@ -182,3 +182,27 @@ def test_resume_refuses_a_different_config(tmp_path, tiny_run_config):
     with pytest.raises(ConfigError, match=r"different config \(changed: seed\)"):
         train(load_run_config(changed), tmp_path, log=quiet, progress=False)
     assert train(load_run_config(changed), tmp_path, fresh=True, log=quiet, progress=False)[0]["step"] == 1
+
+
+def test_negative_control_trains_on_seeded_bernoulli_draws_at_the_base_rate(tmp_path, tiny_run_config):
+    import numpy as np
+
+    from textrl.evaluate import base_evaluation
+    from textrl.tasks import get_task
+    from textrl.trainer import derived_seed
+
+    cfg = load_run_config({**tiny_run_config, "reward_control": {"kind": "bernoulli"}})
+    rows = train(cfg, tmp_path / "ctl", log=quiet, progress=False)
+    task = get_task(cfg.task.name, **cfg.task.params)
+    _, heldout = task.split(cfg.task.split_seed, cfg.task.heldout_size)
+    rate = base_evaluation(cfg, cfg.model.path, task, heldout, log=quiet)["avg_at_k"]
+    assert read_json(tmp_path / "ctl" / "config.json")["reward_control"] == {"kind": "bernoulli", "rate": rate}
+    B, G = cfg.train.prompts_per_step, cfg.train.group_size
+    for row in rows:
+        draws = np.random.default_rng(derived_seed(cfg.seed, row["step"], "reward-control")).random((B, G)) < rate
+        assert row["reward_mean"] == float(draws.mean())
+    # correct_rate stays the task's judgement of the same completions
+    gens = generations(tmp_path / "ctl")
+    for row in rows:
+        step = [g["correct"] for g in gens if g["step"] == row["step"]]
+        assert row["correct_rate"] == float(np.mean(step))

@@ -322,7 +322,8 @@ class AdvantagePipeline(BaseModel):
 
         Returns advs[g][i] (float64, one per token of completion i of group g) and metrics
         {sepa_lambda (None without SEPA), frac_zero_std_groups, adv_abs_mean (over tokens),
-        planning_token_frac (None when no planning masks were passed)}.
+        planning_token_frac (None when no planning masks were passed), changed_frac_sepa / _gtpo / _hicra
+        (share of tokens whose advantage that stage changed; None when the stage is off)}.
         """
         needs = self.needs
         if needs.uncertainty is not None and uncertainties is None:
@@ -362,20 +363,29 @@ class AdvantagePipeline(BaseModel):
 
         advs: list[list[np.ndarray]] = []
         execution_h: list[np.ndarray] = []
+        # tokens whose advantage each token-level stage changed (SEPA's change is measured through GTPO:
+        # the advantage with pooled uncertainty against the one with raw uncertainty)
+        changed = {"sepa": 0, "gtpo": 0, "hicra": 0}
         completions = iter(tokens)
         for group in episode_advs:
             row = []
             for a_i in group:
                 n, mask, h = next(completions)
+                uniform = np.full(n, a_i, dtype=np.float64)
                 if self.gtpo is not None:
+                    a = shaping.gtpo(a_i, h, self.gtpo.beta)
+                    changed["gtpo"] += _n_changed(uniform, a)
                     if self.sepa is not None:
                         execution_h.append(h[~mask])
-                        h = shaping.sepa_pool(h, mask, lam)
-                    a = shaping.gtpo(a_i, h, self.gtpo.beta)
+                        pooled = shaping.gtpo(a_i, shaping.sepa_pool(h, mask, lam), self.gtpo.beta)
+                        changed["sepa"] += _n_changed(a, pooled)
+                        a = pooled
                 else:
-                    a = np.full(n, a_i, dtype=np.float64)
+                    a = uniform
                 if self.hicra is not None:
-                    a = shaping.hicra(a, mask, self.hicra.alpha)
+                    boosted = shaping.hicra(a, mask, self.hicra.alpha)
+                    changed["hicra"] += _n_changed(a, boosted)
+                    a = boosted
                 row.append(a)
             advs.append(row)
 
@@ -394,8 +404,14 @@ class AdvantagePipeline(BaseModel):
                 (sum(int(m.sum()) for _, m, _ in tokens) / n_tokens if n_tokens else 0.0)
                 if planning_masks is not None else None
             ),
+            **{f"changed_frac_{stage}": (count / n_tokens if n_tokens else 0.0) if getattr(self, stage) is not None
+               else None for stage, count in changed.items()},
         }
         return advs, metrics
+
+
+def _n_changed(before: np.ndarray, after: np.ndarray) -> int:
+    return int((~np.isclose(before, after, rtol=1e-9, atol=1e-12)).sum())
 
 
 def check_batch_shape(rewards: Sequence[Sequence[float]], per_token: Sequence, name: str) -> None:

@@ -81,6 +81,7 @@ def run_config(spec: CampaignSpec, *, run_id: str, arm_index: int, seed: int, gr
         "eval": spec.evaluation.model_dump(mode="json"),
         "wandb": wandb,
         "tinker": spec.tinker.model_dump(mode="json"),
+        "reward_control": {"kind": arm.control} if arm.control else None,
     }
     return cfg
 

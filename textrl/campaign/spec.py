@@ -78,6 +78,12 @@ class ArmSpec(_Section):
         description="Overrides of the policy loss for this arm: kind, eps_low, eps_high, aggregation, kl_coef, "
         "entropy_coef, epochs, target_kl (default {}: textrl's loss defaults, kl_coef from training).",
     )
+    control: Optional[Literal["bernoulli"]] = Field(
+        None,
+        description="bernoulli: a negative control arm: its rewards are seeded Bernoulli draws at the base model's "
+        "held-out success rate (same compute, no signal); reported under 'Did the arms learn?', never a "
+        "default candidate (default null).",
+    )
 
     @field_validator("name")
     @classmethod
@@ -275,7 +281,11 @@ class CampaignSpec(_Section):
                 raise _FieldError(f"analysis.{field}", f"unknown arm {arm!r}; arms are {', '.join(names)}")
         if self.baseline_arm in self.candidate_arms:
             raise _FieldError("analysis.candidates", f"must not include the baseline arm {self.baseline_arm!r}")
-        if not self.candidate_arms:
+        controls = {a.name for a in self.arms if a.control}
+        if self.baseline_arm in controls:
+            raise _FieldError("analysis.baseline", f"{self.baseline_arm!r} is a control arm; the baseline must learn "
+                              "from the task's rewards (name another arm, or put the control later in arms)")
+        if not self.candidate_arms and not controls:
             raise _FieldError("analysis.candidates", "is empty: name at least one arm to compare with the baseline")
         swept = [i for i, a in enumerate(self.arms) if a.lr == FROM_SWEEP]
         if swept and self.sweep is None:
@@ -298,8 +308,8 @@ class CampaignSpec(_Section):
     def candidate_arms(self) -> list[str]:
         """The arms compared with the baseline, in spec order: one primary test each per group size (and lr)."""
         given = self.analysis.candidates
-        if given is None:
-            return [a.name for a in self.arms if a.name != self.baseline_arm]
+        if given is None:  # a negative control is checked against the base model, not a candidate by default
+            return [a.name for a in self.arms if a.name != self.baseline_arm and not a.control]
         return list(dict.fromkeys([given] if isinstance(given, str) else given))
 
     def resolved(self) -> dict[str, Any]:

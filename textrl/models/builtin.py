@@ -152,7 +152,10 @@ def build_machine() -> dict:
     cpu = next((line.split(":", 1)[1].strip() for line in _read_lines("/proc/cpuinfo") if line.startswith("model name")),
                platform.processor())
     return {"platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(), "mlx": version("mlx"),
-            "blas": fastblas.status().get("library") or "mlx's bundled BLAS", "jit": fastjit.status().get("reason")}
+            "blas": fastblas.status().get("library") or "mlx's bundled BLAS", "jit": fastjit.status().get("reason"),
+            # a different split of a reduction over threads can change the last bits of a sum
+            "threads": {"openblas": fastblas.threads(),
+                        **{v: os.environ.get(v) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}}}
 
 
 def _read_lines(path: str) -> list[str]:
