@@ -60,6 +60,27 @@ def test_arithmetic_operations_and_sampled_universe():
     assert evaluate((2, 3, 4), ("+", "*")) == 14 and evaluate((10, 3, 2), ("-", "-")) == 5
 
 
+def test_arithmetic_carry_writes_the_planning_phrase_and_scores_the_last_word():
+    from textrl.advantages.planning import match_spans
+
+    task = get_task("arithmetic", carry=True)
+    carried = Example(id="c", prompt="07+45=", answer=52, meta={"operands": [7, 45], "ops": ["+"]})
+    plain = Example(id="p", prompt="12+34=", answer=46, meta={"operands": [12, 34], "ops": ["+"]})
+    assert task.target(carried) == "carry 52" and task.target(plain) == "46"
+    assert match_spans(task.target(carried), task.planning_grams) == [(0, 5)]
+    scores = task.score(["carry 52", "52", "carry 25", "carry", ""], [carried] * 5)
+    assert [s["correct"] for s in scores] == [True, True, False, False, False]
+    assert set("carry ") <= set(task.alphabet()) and task.default_max_tokens == len("carry 198") + 1
+    train, _ = task.split(0, 100)
+    share = sum(task.target(ex).startswith("carry") for ex in train) / len(train)
+    assert 0.4 < share < 0.5  # units digits summing to 10 or more: 45 of 100 pairs
+
+
+def test_arithmetic_carry_needs_two_operand_addition():
+    with pytest.raises(ConfigError, match="carry: true needs ops"):
+        get_task("arithmetic", carry=True, ops="+-")
+
+
 @pytest.mark.parametrize("params, field", [({"ops": "/"}, "ops"), ({"opz": "+"}, "opz"), ({"operands": 9}, "operands")])
 def test_arithmetic_bad_params_name_the_field(params, field):
     with pytest.raises(ConfigError, match=f"task.params.{field}"):

@@ -3,13 +3,18 @@
 The default is exactly the task of the tiny-model prototype that first showed RL learning on 2 cores:
 zero-padded two-digit addition "07+45=" -> "52". Zero padding is what made the warm start learn
 fast, so every operand is padded to `digits` characters; the answer is written naturally.
+
+With `carry: true` (two-operand addition only) the target writes its one intermediate decision before
+the answer: "carry 52" when the units column carries ("07+45="), "52" when it does not. "carry" is a
+planning phrase, so a built-in model warm-started on this format gives HICRA and SEPA real planning
+tokens to act on; only the final answer is scored, so the policy is free to drop or misplace the word.
 """
 from __future__ import annotations
 
 import random
 import string
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from textrl.advantages.planning import grams_for
 from textrl.tasks.base import Example, Score, check_batch, make_score, shuffled_split
@@ -24,6 +29,8 @@ class ArithmeticParams(TaskParams):
     operands: int = Field(2, ge=2, le=4)
     digits: int = Field(2, ge=1, le=4)
     train_size: int | None = Field(None, ge=1, description="cap on training problems (default: all)")
+    carry: bool = Field(False, description="write 'carry' before the answer when the units column carries "
+                                           "(two-operand addition only)")
 
     @field_validator("ops")
     @classmethod
@@ -31,6 +38,15 @@ class ArithmeticParams(TaskParams):
         if not ops or set(ops) - set("+-*") or len(set(ops)) != len(ops):
             raise ValueError("expected distinct operators from '+-*', e.g. '+' or '+-*'")
         return ops
+
+    @model_validator(mode="after")
+    def _carry_needs_addition(self) -> "ArithmeticParams":
+        if self.carry and (self.ops != "+" or self.operands != 2):
+            raise ValueError(f"carry: true needs ops '+' and operands 2 (got ops {self.ops!r}, operands {self.operands})")
+        return self
+
+
+CARRY_WORD = "carry"
 
 
 def evaluate(numbers: tuple[int, ...], ops: tuple[str, ...]) -> int:
@@ -54,7 +70,7 @@ class ArithmeticTask:
 
     def __init__(self, **params):
         self.params = parse_params(self.name, ArithmeticParams, params)
-        # the char model cannot write these; they matter when a word-level model learns the task
+        # without `carry` the char model cannot write these; they matter when a word-level model learns the task
         self.planning_grams = grams_for(self.name)
         p = self.params
         self._base = 10 ** p.digits
@@ -62,11 +78,11 @@ class ArithmeticTask:
         self.size = self._base ** p.operands * self._n_op_choices
         # answer digits (+ sign) + EOS: the sampler needs no more than this
         largest = (self._base - 1) ** p.operands if "*" in p.ops else p.operands * (self._base - 1)
-        self.default_max_tokens = len(str(largest)) + ("-" in p.ops) + 1
+        self.default_max_tokens = len(str(largest)) + ("-" in p.ops) + 1 + (len(CARRY_WORD) + 1) * p.carry
 
     def alphabet(self) -> str:
         """Sorted characters that can appear in prompts and targets (the char tokenizer's vocabulary)."""
-        chars = set(string.digits) | set(self.params.ops) | {"="}
+        chars = set(string.digits) | set(self.params.ops) | {"="} | (set(CARRY_WORD + " ") if self.params.carry else set())
         return "".join(sorted(chars))
 
     def _problem(self, index: int) -> tuple[tuple[int, ...], tuple[str, ...]]:
@@ -107,13 +123,19 @@ class ArithmeticTask:
         return train, heldout
 
     def target(self, example: Example) -> str:
+        if self.params.carry:
+            a, b = example.meta["operands"]
+            if a % 10 + b % 10 >= 10:
+                return f"{CARRY_WORD} {example.answer}"
         return str(example.answer)
 
     def score(self, completions: list[str], examples: list[Example]) -> list[Score]:
         check_batch(completions, examples)
         scores = []
         for text, ex in zip(completions, examples):
-            ok = text.strip() == str(ex.answer)
+            # the last word is the answer: with `carry` any words before it are the model's working
+            words = text.split() if self.params.carry else [text.strip()]
+            ok = bool(words) and words[-1] == str(ex.answer)
             scores.append(make_score(float(ok), ok, {"exact_match": float(ok)}))
         return scores
 
