@@ -110,12 +110,13 @@ if BASE:
             task_params=shlex.quote(json.dumps(SPEC.task.params, sort_keys=True)),
             split_seed=SPEC.task.split_seed,
             heldout_size=SPEC.task.heldout_size,
+            warm_start=f" --warm-start-acc {SPEC.model.warm_start_acc}" if SPEC.model.warm_start_acc else "",
         threads: R.threads
         resources:
             **JOB_RESOURCES,
         shell:
             "{TEXTRL} base-model --task {params.task} --params {params.task_params}"
-            " --split-seed {params.split_seed} --heldout-size {params.heldout_size}"
+            " --split-seed {params.split_seed} --heldout-size {params.heldout_size}{params.warm_start}"
             " --out {output} > {log} 2>&1"
 
 

@@ -37,17 +37,23 @@ def smoothing_window(n_steps: int) -> int:
     return max(1, n_steps // 25)
 
 
+def _base_line(ax, base: float | None, text: str = "base model") -> None:
+    if base is not None and np.isfinite(base):
+        ax.axhline(base, color="grey", lw=1.2, ls="--", zorder=1, label=f"{text} ({base:.3f})")
+
+
 def learning_curves(curves: pd.DataFrame, labels: list[str], path: Path, x: str = "step",
-                    metric: str = "reward_mean") -> str | None:
+                    metric: str = "reward_mean", base: float | None = None, heldout: bool = False) -> str | None:
+    """One panel per group size, sharing the y axis. `heldout`: eval_curve.jsonl points, drawn unsmoothed."""
     d = curves.dropna(subset=[x, metric])
     if d.empty:
         return None
     sizes = sorted(d["group_size"].dropna().unique())
     colours = _colours(labels)
     fig = Figure(figsize=(5.2 * len(sizes), 3.8), dpi=DPI)
-    axes = fig.subplots(1, len(sizes), squeeze=False)[0]
+    axes = fig.subplots(1, len(sizes), squeeze=False, sharey=True)[0]
     fig.subplots_adjust(left=0.08 / len(sizes) + 0.04, right=0.98, bottom=0.14, top=0.9, wspace=0.25)
-    window = smoothing_window(int(d["step"].max()))
+    window = 1 if heldout else smoothing_window(int(d["step"].max()))
     for ax, g in zip(axes, sizes):
         for label in labels:
             cell = d[(d["label"] == label) & (d["group_size"] == g)]
@@ -70,18 +76,24 @@ def learning_curves(curves: pd.DataFrame, labels: list[str], path: Path, x: str 
             mean, lo, hi = _band(mat)
             ax.plot(grid, mean, color=colours[label], lw=2, label=f"{label} (n={len(per_run)})")
             ax.fill_between(grid, lo, hi, color=colours[label], alpha=0.18, lw=0)
+        _base_line(ax, base, "base model, held-out" if not heldout else "base model")
         ax.set_title(f"G = {int(g)}")
         ax.set_xlabel("training step" if x == "step" else "generated tokens (cumulative)")
-        ax.set_ylabel(f"{metric} (training)")
+        ax.set_ylabel(f"{metric} ({'held-out subset' if heldout else 'training'})")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.savefig(path)
+    reference = " Dashed: the untrained base model." if base is not None else ""
+    if heldout:
+        n = int(d["step"].nunique())
+        return (f"Held-out {metric} during training on the fixed curve subset ({n} evaluated steps, step 0 is the "
+                f"base model): mean over seeds (thick), 95 % t band, one thin line per seed.{reference}")
     return (f"Training {metric} against {'steps' if x == 'step' else 'generated tokens'}: mean over seeds (thick), "
             f"95 % t band, one thin line per seed; rolling mean over {window} step(s). Training reward is on-policy "
-            "and not the primary endpoint.")
+            f"and not the primary endpoint.{reference}")
 
 
-def dot_plot(runs: pd.DataFrame, labels: list[str], endpoint: str, path: Path) -> str | None:
+def dot_plot(runs: pd.DataFrame, labels: list[str], endpoint: str, path: Path, base: float | None = None) -> str | None:
     d = runs[(runs["status"] == "done")].dropna(subset=[endpoint, "group_size"])
     if d.empty:
         return None
@@ -107,11 +119,16 @@ def dot_plot(runs: pd.DataFrame, labels: list[str], endpoint: str, path: Path) -
                 ax.errorbar(pos + 0.3, m, yerr=[[m - lo], [hi - m]], fmt="s", color="black", ms=5, capsize=4)
             else:
                 ax.plot(pos + 0.3, m, "s", color="black", ms=5)
+    _base_line(ax, base)
     ax.set_xticks(ticks, names, fontsize=8)
     ax.set_ylabel(endpoint)
     ax.grid(axis="y", alpha=0.3)
+    if base is not None:
+        ax.legend(fontsize=8, loc="best")
     fig.savefig(path)
-    return f"{endpoint} of every finished run (dots, one per seed) with the arm mean and its 95 % t interval (black)."
+    reference = "; dashed: the untrained base model" if base is not None else ""
+    return (f"{endpoint} of every finished run (dots, one per seed) with the arm mean and its 95 % t interval "
+            f"(black){reference}.")
 
 
 def forest_plot(rows: list[dict], endpoint: str, path: Path) -> str | None:

@@ -18,10 +18,12 @@ import pandas as pd
 
 from analysis.settings import ENDPOINTS, Settings, settings_from_spec
 from textrl.campaign.status import ERROR_MARKERS, job_logs
+from textrl.heldout_curve import CURVE_FILE
 
 CURVE_METRICS = ("reward_mean", "correct_rate", "tokens_generated", "sepa_lambda", "planning_token_frac",
                  "changed_frac_sepa", "changed_frac_gtpo", "changed_frac_hicra",
                  "entropy_mean", "loss")
+HELDOUT_CURVE_METRICS = ("avg_at_k", "pass_at_k")  # eval_curve.jsonl, when the runs set eval.every
 RUN_COLUMNS = ["run_id", "arm", "label", "seed", "group_size", "lr", "status", "detail", *ENDPOINTS, "steps",
                "tokens_generated", "wall_s", "base_avg_at_k", "base_greedy_acc", "eval_task", "eval_size", "eval_k",
                "eval_split_seed", "eval_seed"]
@@ -37,6 +39,7 @@ class Campaign:
     settings: Settings
     runs: pd.DataFrame                  # one row per run
     curves: pd.DataFrame                # one row per run and training step (done runs)
+    heldout_curves: pd.DataFrame        # one row per run and held-out curve point (done runs with eval.every)
     problems: pd.DataFrame              # one row per run and held-out problem (done runs)
     configs: dict[str, dict] = field(default_factory=dict)   # run_id -> config.json
     file_problems: list[dict] = field(default_factory=list)  # {"path", "problem"}
@@ -204,7 +207,7 @@ def _run_row(run_dir: Path, entry: dict, reader: _Reader) -> tuple[dict, dict | 
     return row, (config if isinstance(config, dict) else None), ev
 
 
-def _curve_rows(run_id: str, metrics: list[dict], path: Path, reader: _Reader) -> list[dict]:
+def _curve_rows(run_id: str, metrics: list[dict], path: Path, reader: _Reader, fields=CURVE_METRICS) -> list[dict]:
     rows, seen, dup = [], {}, []
     for m in metrics:
         step = m.get("step")
@@ -212,7 +215,7 @@ def _curve_rows(run_id: str, metrics: list[dict], path: Path, reader: _Reader) -
             continue
         if step in seen:
             dup.append(step)
-        seen[step] = {"run_id": run_id, "step": step, **{k: _number(m.get(k)) for k in CURVE_METRICS}}
+        seen[step] = {"run_id": run_id, "step": step, **{k: _number(m.get(k)) for k in fields}}
     if dup:
         # A resume must not append a step twice; the last copy is kept and the duplication is reported.
         reader.note(path, f"{len(dup)} duplicated step(s) (e.g. step {dup[0]}); kept the last copy")
@@ -240,7 +243,7 @@ def load_campaign(campaign_dir: str | Path) -> Campaign:
     reader, notes = _Reader(), []
     name, spec, planned = _planned_runs(root, reader, notes)
     labels = _labels(planned)
-    rows, curves, problems, configs = [], [], [], {}
+    rows, curves, heldout_curves, problems, configs = [], [], [], [], {}
     for entry in planned:
         run_dir = root / "runs" / entry["run_id"]
         row, config, ev = _run_row(run_dir, entry, reader)
@@ -250,6 +253,9 @@ def load_campaign(campaign_dir: str | Path) -> Campaign:
         if config is not None:
             configs[row["run_id"]] = config
         curves += _curve_rows(row["run_id"], reader.jsonl(run_dir / "metrics.jsonl"), run_dir / "metrics.jsonl", reader)
+        if (run_dir / CURVE_FILE).is_file():
+            heldout_curves += _curve_rows(row["run_id"], reader.jsonl(run_dir / CURVE_FILE), run_dir / CURVE_FILE,
+                                          reader, HELDOUT_CURVE_METRICS)
         if ev is not None:
             problems += _problem_rows(row["run_id"], ev, run_dir / "eval.json", reader)
     planned_ids = {e["run_id"] for e in planned}
@@ -266,7 +272,8 @@ def load_campaign(campaign_dir: str | Path) -> Campaign:
         runs[col] = pd.to_numeric(runs[col], errors="coerce").astype("Int64")
     keys = runs[["run_id", "arm", "label", "seed", "group_size"]]
     curves_df = pd.DataFrame(curves, columns=["run_id", "step", *CURVE_METRICS]).merge(keys, on="run_id")
+    heldout_df = pd.DataFrame(heldout_curves, columns=["run_id", "step", *HELDOUT_CURVE_METRICS]).merge(keys, on="run_id")
     problems_df = pd.DataFrame(problems, columns=["run_id", "problem_id", "correct", "n", "greedy_correct"]).merge(keys, on="run_id")
     return Campaign(root=root, name=name, spec=spec if isinstance(spec, dict) else {},
                     settings=settings_from_spec(spec if isinstance(spec, dict) else {}), runs=runs,
-                    curves=curves_df, problems=problems_df, configs=configs, file_problems=reader.problems, notes=notes)
+                    curves=curves_df, heldout_curves=heldout_df, problems=problems_df, configs=configs, file_problems=reader.problems, notes=notes)

@@ -14,18 +14,29 @@ from textrl.io import atomic_write_text
 FIGURE_DIR = "figures"
 
 
+def _mean_or_none(values) -> float | None:
+    values = values.dropna()
+    return float(values.mean()) if len(values) else None
+
+
 def _figures(campaign, doc: dict, out: Path) -> list[tuple[str, str, str]]:
     fig_dir = out / FIGURE_DIR
     fig_dir.mkdir(parents=True, exist_ok=True)
     for old in fig_dir.glob("*.png"):  # a figure with nothing to draw this time must not linger from a past build
         old.unlink()
     labels, ep = arm_order(campaign), doc["settings"]["primary"]
-    done_curves = campaign.curves
+    done_curves, heldout = campaign.curves, campaign.heldout_curves
+    base = _mean_or_none(campaign.done["base_avg_at_k"])
+    base_of_endpoint = {"avg_at_k": base, "greedy_acc": _mean_or_none(campaign.done["base_greedy_acc"])}.get(ep)
+    heldout_base = _mean_or_none(heldout.loc[heldout["step"] == 0, "avg_at_k"])
     jobs = [
-        ("primary", "dots.png", lambda p: F.dot_plot(campaign.runs, labels, ep, p)),
+        ("primary", "dots.png", lambda p: F.dot_plot(campaign.runs, labels, ep, p, base=base_of_endpoint)),
         ("primary", "forest.png", lambda p: F.forest_plot(doc["primary"]["comparisons"], ep, p)),
-        ("curves", "curves_steps.png", lambda p: F.learning_curves(done_curves, labels, p, x="step")),
-        ("curves", "curves_tokens.png", lambda p: F.learning_curves(done_curves, labels, p, x="tokens_generated")),
+        ("curves", "heldout_curves.png",
+         lambda p: F.learning_curves(heldout, labels, p, metric="avg_at_k", base=heldout_base, heldout=True)),
+        ("curves", "curves_steps.png", lambda p: F.learning_curves(done_curves, labels, p, x="step", base=base)),
+        ("curves", "curves_tokens.png",
+         lambda p: F.learning_curves(done_curves, labels, p, x="tokens_generated", base=base)),
         ("sepa", "sepa.png", lambda p: F.sepa_plot(done_curves, labels, p)),
     ]
     made = []

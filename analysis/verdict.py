@@ -10,7 +10,8 @@ def endpoint_name(endpoint: str, k: int | None = None) -> str:
     return {"avg_at_k": f"held-out avg@{kk}", "pass_at_1": "held-out pass@1", "pass_at_k": f"held-out pass@{kk}",
             "greedy_acc": "held-out greedy accuracy", "reward_auc": "training-reward AUC",
             "final_reward": "final-window training reward",
-            "final_correct_rate": "final-window training correct rate"}.get(endpoint, endpoint)
+            "final_correct_rate": "final-window training correct rate",
+            "heldout_auc": f"held-out avg@{kk} curve AUC"}.get(endpoint, endpoint)
 
 
 def _num(x: float | None, signed: bool = True) -> str:

@@ -79,6 +79,17 @@ class ModelConfig(_Section):
     chat_template: Literal["auto", "none"] = Field(
         "auto", description="auto: apply the tokenizer's chat template when it has one; none: raw prompt (default auto)."
     )
+    warm_start_acc: Optional[typing.Annotated[float, Field(gt=0, lt=1)]] = Field(
+        None, description="path 'tiny' only: the built-in model's supervised warm start stops once its greedy "
+        "accuracy on training problems reaches this, which sets how competent the base policy is (default null: 0.25)."
+    )
+
+    @model_validator(mode="after")
+    def _warm_start_for_tiny(self) -> "ModelConfig":
+        if self.warm_start_acc is not None and self.path != TINY_MODEL:
+            raise ValueError(f"warm_start_acc: only the built-in model (path: {TINY_MODEL}) is warm-started, "
+                             f"not {self.path!r}")
+        return self
 
 
 class LossConfig(_Section):
@@ -159,6 +170,11 @@ class EvalConfig(_Section):
     max_tokens: Optional[PosInt] = Field(None, description="Maximum new tokens; null = those of the rollouts (default null).")
     greedy: bool = Field(True, description="Also decode greedily once per problem for greedy accuracy (default true).")
     seed: int = Field(0, description="Evaluation sampling seed, shared by all runs so they are paired (default 0).")
+    every: Optional[PosInt] = Field(
+        None, description="During training, evaluate avg@k on the first curve_size held-out problems every N steps "
+        "and at the last step, into eval_curve.jsonl; null: only the final evaluation (default null).")
+    curve_size: PosInt = Field(100, description="Held-out problems of the during-training curve, the first of the "
+                                                "held-out split (default 100).")
 
 
 class WandbConfig(_Section):

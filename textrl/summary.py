@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 from textrl.errors import ConfigError
+from textrl.heldout_curve import CURVE_FILE, curve_auc
 from textrl.io import atomic_write_json, read_json, read_jsonl
 
 
@@ -21,6 +22,9 @@ def summarize_run(run_dir: str | Path) -> dict:
     if len(metrics) != steps or metrics[-1]["step"] != steps:
         raise ConfigError(f"{run_dir}/metrics.jsonl: {len(metrics)} rows for a run of {steps} steps (training unfinished?)")
     tail = metrics[-max(1, math.ceil(0.1 * len(metrics))):]
+    curve = read_jsonl(run_dir / CURVE_FILE) if (run_dir / CURVE_FILE).is_file() else []
+    if run["eval"].get("every") and (not curve or curve[-1]["step"] != steps):
+        raise ConfigError(f"{run_dir}/{CURVE_FILE}: no held-out point at the last step {steps} (training unfinished?)")
     summary = {
         "run_id": run["run_id"],
         "arm": run["arm"],
@@ -37,10 +41,11 @@ def summarize_run(run_dir: str | Path) -> dict:
             "reward_auc": sum(m["reward_mean"] for m in metrics) / len(metrics),
             "final_reward": sum(m["reward_mean"] for m in tail) / len(tail),
             "final_correct_rate": sum(m["correct_rate"] for m in tail) / len(tail),
+            "heldout_auc": curve_auc(curve),
         },
         "base": ev.get("base"),
         "tokens_generated": metrics[-1]["tokens_generated"],
-        "wall_s": round(sum(m["step_s"] for m in metrics), 2),
+        "wall_s": round(sum(m["step_s"] for m in metrics) + sum(r["eval_s"] for r in curve), 2),
     }
     atomic_write_json(run_dir / "summary.json", summary)
     return summary

@@ -3,7 +3,8 @@
 Seeds are real and need no RNG snapshot: the prompts of step s and the sampling key of step s are
 functions of (run seed, s) alone, so a run resumed from the checkpoint of step s continues exactly as an
 uninterrupted run would. On resume, metrics.jsonl and generations.jsonl.gz are cut back to the
-checkpoint's step before any new step is appended, so no step is ever logged twice.
+checkpoint's step before any new step is appended, so no step is ever logged twice; eval_curve.jsonl
+likewise, and a step's held-out point is written before its checkpoint, so a resumed run never lacks one.
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ class Setup:
     cfg: object
     task: object
     train_set: list
+    heldout: list
     pipeline: object
     engine: object
     model_dir: object
@@ -118,11 +120,11 @@ def setup(cfg, log=print) -> Setup:
     task = build_task(cfg.task)  # the task plus any task.rewards added to its score
     pipeline = AdvantagePipeline.from_config(dict(cfg.advantage)).resolved(cfg.train.steps)
     pipeline.require_uncertainty(engine_class(cfg).uncertainty_kinds, cfg.backend)
-    train_set, _ = task.split(cfg.task.split_seed, cfg.task.heldout_size)
+    train_set, heldout = task.split(cfg.task.split_seed, cfg.task.heldout_size)
     if not train_set:  # a custom task's split may return none
         raise ConfigError(f"run config task: {cfg.task.name!r} has no training problems")
     engine, model_dir = make_engine(cfg, "train", log=log)
-    return Setup(cfg, task, train_set, pipeline, engine, model_dir)
+    return Setup(cfg, task, train_set, heldout, pipeline, engine, model_dir)
 
 
 def run_record(s: Setup) -> dict:
@@ -180,13 +182,13 @@ def reward_control_rate(cfg, s: Setup, log=print) -> float:
         return float(cfg.reward_control.rate)
     from textrl.evaluate import base_evaluation
 
-    _, heldout = s.task.split(cfg.task.split_seed, cfg.task.heldout_size)
-    return float(base_evaluation(cfg, s.model_dir, s.task, heldout, log=log)["avg_at_k"])
+    return float(base_evaluation(cfg, s.model_dir, s.task, s.heldout, log=log)["avg_at_k"])
 
 
 def train(cfg, out_dir: str | os.PathLike, *, fresh: bool = False, log=print, progress: bool = True) -> list[dict]:
     """Train one run into out_dir (resuming from its checkpoint); returns the metrics rows of this call."""
     from textrl.advantages import planning_mask
+    from textrl.heldout_curve import CURVE_FILE, curve_point, is_curve_step
     from textrl.progress import StepProgress
     from textrl.tracking import Tracker
 
@@ -208,6 +210,8 @@ def train(cfg, out_dir: str | os.PathLike, *, fresh: bool = False, log=print, pr
         log(f"{out}: resuming from the checkpoint of step {state['step']}")
     truncate_log(out / "metrics.jsonl", start_step - 1)
     truncate_log(out / "generations.jsonl.gz", start_step - 1)
+    # a fresh start re-evaluates step 0 (the untrained policy), so nothing of a crashed first try is kept
+    truncate_log(out / CURVE_FILE, start_step - 1 if start_step > 1 else -1)
     record = run_record(s)
     if record["fast_jit"]["stale_kernels"]:
         log(f"note: {record['fast_jit']['stale_kernels']}")
@@ -237,7 +241,14 @@ def train(cfg, out_dir: str | os.PathLike, *, fresh: bool = False, log=print, pr
             engine.save_state,
         )
 
+    def curve(step: int) -> None:
+        point = curve_point(cfg, engine, task, s.heldout, step)
+        append_jsonl(out / CURVE_FILE, [point])
+        tracker.log({"step": step, **{f"heldout/{k}": v for k, v in point.items() if k != "step"}})
+
     try:
+        if start_step == 1 and cfg.eval.every is not None:
+            curve(0)
         for step in range(start_step, cfg.train.steps + 1):
             t_step = time.perf_counter()
             examples = [s.train_set[i] for i in prompts_for_step(len(s.train_set), B, cfg.seed, step)]
@@ -325,6 +336,8 @@ def train(cfg, out_dir: str | os.PathLike, *, fresh: bool = False, log=print, pr
             append_jsonl(out / "metrics.jsonl", [row])
             tracker.log(row)
             rows.append(row)
+            if is_curve_step(cfg, step):
+                curve(step)
             if step % cfg.train.checkpoint_every == 0 or step == cfg.train.steps:
                 save(step)
             if bar:

@@ -120,6 +120,12 @@ def test_smoke_campaign_end_to_end(campaign):
         assert (analysis / name).is_file(), name
     comparison = json.loads((analysis / "comparison.json").read_text())
     assert comparison  # a parsed, non-empty document
+    # the held-out curve: the same untrained policy at step 0 in every run, plotted against the base
+    curves = [[json.loads(line) for line in (campaign.run_dir(e["run_id"]) / "eval_curve.jsonl").read_text().splitlines()]
+              for e in plan["runs"]]
+    assert all([r["step"] for r in c] == [0, 8, 16, 24] for c in curves)
+    assert len({c[0]["avg_at_k"] for c in curves}) == 1
+    assert "figures/heldout_curves.png" in [f["file"] for f in comparison["figures"]]
     # the Snakefile's onsuccess handler is the last thing on stdout: where the report is
     last = campaign.stdout.strip().splitlines()[-1]
     assert last == f"textrl: campaign smoke done; report: {analysis}/report.html (and report.md)"

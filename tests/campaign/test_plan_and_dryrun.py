@@ -115,7 +115,7 @@ def test_plan_command_prints_counts_compute_and_power(tmp_path, capsys):
     assert main(["plan", str(REPO / "campaigns/ab.yaml"), "--out", str(tmp_path), "--cores", "2"]) == 0
     text = capsys.readouterr().out
     assert "2 arms x 2 group sizes x 5 seeds = 20 training runs" in text
-    assert "training completions 288,000" in text  # 20 runs x 300 steps x 8 prompts x (4 or 8)/2 avg 6
+    assert "training completions 144,000" in text  # 20 runs x 150 steps x 8 prompts x (4 or 8)/2 avg 6
     assert "estimated wall time" in text and "ASSUMPTION: between-seed SD 0.02" in text
     assert re.search(r"minimum detectable effect 0\.0\d+", text)
     assert (tmp_path / "ab" / "plan.json").exists()

@@ -23,7 +23,7 @@ def test_defaults_match_the_contract():
     assert cfg["loss"] == {"kind": "grpo", "eps_low": 0.2, "eps_high": 0.28, "aggregation": "token-mean",
                            "kl_coef": 0.0, "entropy_coef": 0.0, "epochs": 1, "target_kl": None}
     assert cfg["sampling"] == {"temperature": 1.0, "top_p": 1.0, "max_tokens": 8, "stop": []}
-    assert cfg["model"] == {"path": "tiny", "chat_template": "auto"}
+    assert cfg["model"] == {"path": "tiny", "chat_template": "auto", "warm_start_acc": None}
     assert cfg["advantage"] == {"preset": "grpo"}
 
 

@@ -41,7 +41,8 @@ def test_a_fresh_cache_gets_the_shipped_weights_without_building(tmp_path):
     assert logged == [f"tiny model copied from the shipped weights to {out}"]
 
 
-def test_the_shipped_base_evaluation_is_what_this_machine_measures():
+@pytest.mark.parametrize("recipe", SHIPPED_RECIPES, ids=lambda r: r.default_dir().name)
+def test_the_shipped_base_evaluation_is_what_this_machine_measures(recipe):
     """Evaluating fixed weights is machine-independent (unlike building them): base_eval.json holds."""
     from mlx_lm import load
 
@@ -50,10 +51,13 @@ def test_the_shipped_base_evaluation_is_what_this_machine_measures():
     from textrl.evaluate import evaluate_policy, settings_of
     from textrl.tasks import get_task
 
-    cfg = load_run_config({})
+    task = get_task(recipe.task, **recipe.task_params)
+    acc = recipe.warmstart.get("target_acc")
+    cfg = load_run_config({"task": {"name": recipe.task, "params": recipe.task_params},
+                           "sampling": {"max_tokens": max(8, task.default_max_tokens)},
+                           "model": {"warm_start_acc": acc}})
     path = shipped_dir(TinyRecipe.for_run(cfg))
     shipped = read_json(path / "base_eval.json")
-    task = get_task(cfg.task.name, **cfg.task.params)
     _, heldout = task.split(cfg.task.split_seed, cfg.task.heldout_size)
     here = evaluate_policy(MLXEngine(*load(str(path))), task, heldout, settings_of(cfg))
     # Identical here; another CPU's BLAS sums in another order (~1e-7), which can flip a sample whose
@@ -64,11 +68,12 @@ def test_the_shipped_base_evaluation_is_what_this_machine_measures():
     assert differ <= 2, f"{differ} of {len(heldout)} problems evaluate differently from the shipped base_eval.json"
 
 
-def test_the_readme_quotes_the_shipped_base_model():
-    base = read_json(shipped_dir(TinyRecipe()) / "base_eval.json")
+def test_the_readme_quotes_the_shipped_base_models():
     readme = (REPO / "README.md").read_text()
-    quoted = re.search(r"base model scores held-out avg@4 (\d\.\d+) and greedy accuracy (\d\.\d+)", readme)
-    assert quoted, "README.md no longer quotes the base model's held-out figures"
-    assert quoted.groups() == (f"{base['avg_at_k']:.3f}", f"{base['greedy_acc']:.3f}"), (
-        f"README.md quotes {quoted.groups()}; the shipped base_eval.json says "
-        f"avg@4 {base['avg_at_k']:.3f}, greedy {base['greedy_acc']:.3f}")
+    quoted = re.findall(r"base\s+model\s+scores\s+held-out\s+avg@4\s+(\d\.\d+)\s+and\s+greedy\s+accuracy\s+(\d\.\d+)", readme)
+    assert len(quoted) == len(SHIPPED_RECIPES), f"README.md quotes {len(quoted)} base models' held-out figures"
+    for recipe, figures in zip(SHIPPED_RECIPES, quoted):
+        base = read_json(shipped_dir(recipe) / "base_eval.json")
+        assert figures == (f"{base['avg_at_k']:.3f}", f"{base['greedy_acc']:.3f}"), (
+            f"README.md quotes {figures} for {recipe.default_dir().name}; its shipped base_eval.json says "
+            f"avg@4 {base['avg_at_k']:.3f}, greedy {base['greedy_acc']:.3f}")

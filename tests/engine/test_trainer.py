@@ -206,3 +206,34 @@ def test_negative_control_trains_on_seeded_bernoulli_draws_at_the_base_rate(tmp_
     for row in rows:
         step = [g["correct"] for g in gens if g["step"] == row["step"]]
         assert row["correct_rate"] == float(np.mean(step))
+
+
+def test_heldout_curve_every_n_steps_resumes_without_a_step_twice(tmp_path, tiny_run_config, monkeypatch,
+                                                                  crash_after_checkpoint):
+    from textrl.summary import summarize_run
+
+    data = {**tiny_run_config, "train": {**tiny_run_config["train"], "steps": 5, "checkpoint_every": 2},
+            "eval": {**tiny_run_config.get("eval", {}), "every": 2, "curve_size": 8}}
+    cfg = load_run_config(data)
+    train(cfg, tmp_path / "a", log=quiet, progress=False)
+    whole = read_jsonl(tmp_path / "a" / "eval_curve.jsonl")
+    assert [r["step"] for r in whole] == [0, 2, 4, 5]  # the untrained policy, every 2 steps, the last step
+    assert all(r["n"] == 8 and r["k"] == cfg.eval.k and 0 <= r["avg_at_k"] <= 1 for r in whole)
+
+    # killed right after the step-4 checkpoint (its held-out point already written), then rerun
+    crash_after_checkpoint(4)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "b", log=quiet, progress=False)
+    monkeypatch.undo()
+    assert [r["step"] for r in read_jsonl(tmp_path / "b" / "eval_curve.jsonl")] == [0, 2, 4]
+    train(cfg, tmp_path / "b", log=quiet, progress=False)
+    resumed = read_jsonl(tmp_path / "b" / "eval_curve.jsonl")
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "eval_s"} for r in rows]  # noqa: E731
+    assert strip(resumed) == strip(whole)
+
+    from textrl.evaluate import evaluate_run
+
+    evaluate_run(tmp_path / "b", log=quiet)
+    points = [(r["step"], r["avg_at_k"]) for r in whole]
+    area = sum((s1 - s0) * (a0 + a1) / 2 for (s0, a0), (s1, a1) in zip(points, points[1:])) / 5
+    assert summarize_run(tmp_path / "b")["endpoints"]["heldout_auc"] == pytest.approx(area)

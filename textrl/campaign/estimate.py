@@ -19,6 +19,8 @@ from textrl.config import TINY_MODEL
 # on 500 x (4 + 1) completions 1.6 s, the warm start of the base model 47 s. The default campaign
 # (20 runs) then estimates 3m10s with the base model build; it ran in 2m52s with the base model cached
 # (2m38s after the vectorised CPU kernels of textrl.fastjit / engine.cpu_kernels: still within 15 %).
+# Those completions were 3 tokens long; the default campaign's carry task writes about 6, and there the
+# estimate falls short by about 1.8x (benchmarks/README.md, "Default campaign").
 STEP_FIXED_S = 0.012            # per RL step, independent of batch size
 STEP_PER_COMPLETION_S = 0.00051  # per sampled completion (generation + loss), max_tokens <= 8
 EVAL_PER_COMPLETION_S = 0.00016  # per held-out completion (no backward pass)
@@ -43,13 +45,21 @@ def _run_completions(run: PlannedRun) -> int:
 
 
 def _eval_completions(spec: CampaignSpec) -> int:
-    per_problem = spec.evaluation.k + (1 if spec.evaluation.greedy else 0)
-    return spec.task.heldout_size * per_problem
+    """Per run: the final evaluation plus the held-out curve's points (step 0, every N steps, the last)."""
+    e = spec.evaluation
+    final = spec.task.heldout_size * (e.k + (1 if e.greedy else 0))
+    if e.every is None:
+        return final
+    steps = spec.training.steps
+    points = 1 + steps // e.every + (steps % e.every != 0)
+    return final + points * min(e.curve_size, spec.task.heldout_size) * e.k
 
 
 def _run_seconds(run: PlannedRun, eval_completions: int) -> float:
     t = run.config["train"]
-    train = t["steps"] * (STEP_FIXED_S + STEP_PER_COMPLETION_S * t["prompts_per_step"] * t["group_size"])
+    # the constant was measured at up to 8 new tokens; longer completions cost about proportionally more
+    per_completion = STEP_PER_COMPLETION_S * max(1.0, run.config["sampling"]["max_tokens"] / 8)
+    train = t["steps"] * (STEP_FIXED_S + per_completion * t["prompts_per_step"] * t["group_size"])
     evaluate = 0.0 if run.probe else EVAL_PER_COMPLETION_S * eval_completions
     jobs = 1 if run.probe else 2  # train (+ eval); summarize imports no mlx and takes milliseconds
     return train + evaluate + jobs * JOB_START_S

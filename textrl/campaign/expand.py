@@ -67,7 +67,8 @@ def run_config(spec: CampaignSpec, *, run_id: str, arm_index: int, seed: int, gr
         "seed": seed,
         "backend": spec.backend,
         "task": spec.task.model_dump(mode="json"),
-        "model": {**spec.model.model_dump(mode="json"), **({"path": model_path} if model_path else {})},
+        # a campaign's own base-model directory was already warm-started to the spec's warm_start_acc
+        "model": {**spec.model.model_dump(mode="json"), **({"path": model_path, "warm_start_acc": None} if model_path else {})},
         "advantage": dict(arm.advantage),
         "loss": loss,
         "train": {

@@ -40,6 +40,9 @@ def power_preview(spec: CampaignSpec) -> PowerPreview:
     arms = {arm.name: arm for arm in spec.arms}
     n_tests = len(spec.group_sizes) * len(arms[spec.baseline_arm].lrs) * sum(
         len(arms[name].lrs) for name in spec.candidate_arms)
+    if n_tests == 0:  # only negative controls: their tests against the baseline are the family
+        n_tests = len(spec.group_sizes) * len(arms[spec.baseline_arm].lrs) * sum(
+            len(arm.lrs) for arm in spec.arms if arm.control)
     common = dict(alpha=a.alpha, n_tests=n_tests, correction=a.correction, power=pp.power, paired=a.paired)
     sd = pp.prior_sd
     mde = pw.minimum_detectable_effect(sd, sd, n, **common)

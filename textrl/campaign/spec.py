@@ -32,7 +32,7 @@ PosInt = typing.Annotated[int, Field(gt=0)]
 PosFloat = typing.Annotated[float, Field(gt=0)]
 FROM_SWEEP = "from_sweep"
 # Per-run numbers that analysis can compare (summary.json "endpoints").
-ENDPOINTS = ("avg_at_k", "pass_at_1", "greedy_acc", "reward_auc", "final_reward", "final_correct_rate")
+ENDPOINTS = ("avg_at_k", "pass_at_1", "greedy_acc", "reward_auc", "final_reward", "final_correct_rate", "heldout_auc")
 # Sweep selection reads training metrics only: choosing the lr on held-out accuracy would tune on the
 # very problems the A/B is judged on.
 SWEEP_METRICS = ("reward_auc", "final_reward", "final_correct_rate")
@@ -296,6 +296,10 @@ class CampaignSpec(_Section):
             raise _FieldError("model", "backend tinker needs a hub id (e.g. Qwen/Qwen3-0.6B), not the local 'tiny' model")
         if self.backend == "mlx" and self.tinker != TinkerConfig():
             raise _FieldError("tinker", "settings are only used with backend: tinker")
+        uses_curve = [f for f, eps in (("primary", [self.analysis.primary]), ("secondary", self.analysis.secondary))
+                      if "heldout_auc" in eps]
+        if uses_curve and self.evaluation.every is None:
+            raise _FieldError(f"analysis.{uses_curve[0]}", "heldout_auc needs the held-out curve: set evaluation.every")
         if self.training.lr_schedule == "warmup" and self.training.warmup_steps == 0:
             raise _FieldError("training.warmup_steps", "expected a positive integer when lr_schedule is 'warmup', got 0")
         return self

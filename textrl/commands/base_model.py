@@ -16,6 +16,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--params", default="{}", help="task params as JSON, e.g. '{\"digits\": 3}' (default {})")
     p.add_argument("--split-seed", type=int, default=1234, help="train/held-out split seed (default 1234)")
     p.add_argument("--heldout-size", type=int, default=500, help="held-out problems (default 500)")
+    p.add_argument("--warm-start-acc", type=float, default=None,
+                   help="stop the warm start at this greedy training accuracy (default: the model config's, 0.25)")
     p.add_argument("--out", default=None, help="model directory (default: the cached build, "
                    "$TEXTRL_CACHE/models/tiny-<task>-<hash>)")
 
@@ -32,7 +34,8 @@ def run(args) -> int:
     except json.JSONDecodeError as e:
         raise ConfigError(f"--params: not valid JSON ({e.msg})") from None
     cfg = load_run_config({"task": {"name": args.task, "params": params, "split_seed": args.split_seed,
-                                    "heldout_size": args.heldout_size}})
+                                    "heldout_size": args.heldout_size},
+                           "model": {"warm_start_acc": args.warm_start_acc}})
     from textrl.models.builtin import TinyRecipe, copy_model_dir, ensure_tiny_model
     from textrl.io import read_json
 

@@ -44,7 +44,9 @@ class TinyRecipe:
 
     @classmethod
     def for_run(cls, cfg) -> "TinyRecipe":
-        return cls(task=cfg.task.name, task_params=dict(cfg.task.params), split_seed=cfg.task.split_seed, heldout_size=cfg.task.heldout_size)
+        acc = cfg.model.warm_start_acc
+        return cls(task=cfg.task.name, task_params=dict(cfg.task.params), split_seed=cfg.task.split_seed,
+                   heldout_size=cfg.task.heldout_size, warmstart={"target_acc": acc} if acc is not None else {})
 
     def resolved(self) -> dict:
         from textrl.models.tiny import TinyArch
@@ -167,7 +169,7 @@ def _read_lines(path: str) -> list[str]:
 
 def build_tiny_model(recipe: TinyRecipe, out: Path, log=print) -> dict:
     """Build, warm-start, save and evaluate the built-in model into `out`; returns build.json."""
-    from textrl.config import RunConfig, TaskConfig
+    from textrl.config import RunConfig, SamplingConfig, TaskConfig
     from textrl.engine.base import SamplingParams
     from textrl.engine.mlx_engine import MLXEngine
     from textrl.evaluate import evaluate_policy, identity_of, settings_of
@@ -205,8 +207,10 @@ def build_tiny_model(recipe: TinyRecipe, out: Path, log=print) -> dict:
               "warmstart_steps_run": sft_log[-1]["step"] if sft_log else 0,
               "warmstart_s": round(sft_s, 1), "warmstart_log": sft_log, "built_on": build_machine()}
     # evaluated under the default run's eval settings, so that eval.json can copy it in as the baseline
+    # a task whose answers need more tokens than the default sampling budget is evaluated with enough of them
     run = RunConfig(task=TaskConfig(name=recipe.task, params=recipe.task_params, split_seed=recipe.split_seed,
-                                    heldout_size=recipe.heldout_size))
+                                    heldout_size=recipe.heldout_size),
+                    sampling=SamplingConfig(max_tokens=max(SamplingConfig().max_tokens, task.default_max_tokens)))
     base = {**identity_of(run), **evaluate_policy(MLXEngine(*load(str(out))), task, heldout, settings_of(run))}
     atomic_write_json(out / "base_eval.json", base)
     atomic_write_json(out / "build.json", record)
