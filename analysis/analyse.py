@@ -87,9 +87,12 @@ def primary_comparisons(c: Campaign, pairs, sizes, lrn: dict | None = None) -> l
     for r, pa, sig in zip(rows, adj, rej):
         min_p = r["permutation"]["min_p"]
         r.update(p_adjusted=pa, significant=sig, n_tests=n_tests,
-                 # Holm's and Bonferroni's first step tests at alpha / m: above that, nothing can be rejected
+                 # no step of the correction tests at more than loosest_alpha: above it, never rejected
                  cannot_reach_significance=bool(min_p is not None
-                                                and min_p > pw.per_test_alpha(s.alpha, n_tests, s.correction)),
+                                                and min_p > pw.loosest_alpha(s.alpha, n_tests, s.correction)),
+                 # Holm: above alpha / m this test is rejected only after the others of the family are
+                 needs_others_rejected=bool(min_p is not None and s.correction == "holm"
+                                            and pw.per_test_alpha(s.alpha, n_tests, s.correction) < min_p <= s.alpha),
                  power=_power(r, s, n_tests))
         r["verdict"] = verdict(r, s.primary, s.alpha, s.correction, k)
         caution = baseline_caution(lrn, r["baseline"], r["group_size"]) if lrn else None
@@ -209,6 +212,10 @@ def analyse(c: Campaign) -> dict:
         for b in base_labels:
             for g in sizes:
                 aa.append({"arm": b, "group_size": g, "endpoint": s.primary, **aa_check(_values(done, b, g, s.primary), s.alpha)})
+        # one family, like the primary tests: with several cells, raw alpha per cell would fire by chance
+        adj, rej = adjust([a["p"] for a in aa], s.alpha, s.correction)
+        for a, pa, fired in zip(aa, adj, rej):
+            a.update(p_adjusted=pa, fired=None if a["p"] is None else fired)
     gen = []
     for b, cand in pairs:
         for g in sizes:

@@ -68,8 +68,22 @@ def primary_test(baseline: pd.Series, candidate: pd.Series, paired: bool = False
     return out
 
 
-def _mean_difference(x, y, axis=-1):
-    return np.mean(x, axis=axis) - np.mean(y, axis=axis)
+# Significant digits, relative to the data's scale, to which the permutation statistic is rounded.
+TIE_DIGITS = 10
+
+
+def _mean_difference_rounded(scale: float):
+    """The difference of means, rounded to TIE_DIGITS digits of the data's scale. Scores such as avg@k lie
+    on a grid, so distinct arrangements often give the same difference; summed in another order it can
+    differ in the last bits, and scipy's comparison with the observed value (a relative tolerance of about
+    1e-14 of a difference that may be near 0) then misses the tie and prints too small a p. Rounding makes
+    tied arrangements equal; distinct grid values differ by far more than the rounding."""
+    unit = scale * 10.0 ** -TIE_DIGITS if scale > 0 else 1.0
+
+    def statistic(x, y, axis=-1):
+        return np.round((np.mean(x, axis=axis) - np.mean(y, axis=axis)) / unit) * unit
+
+    return statistic
 
 
 def permutation_min_p(n_baseline: int, n_candidate: int, paired: bool = False) -> float:
@@ -90,8 +104,9 @@ def permutation_check(baseline: pd.Series, candidate: pd.Series, paired: bool = 
         return out
     arrangements = 2**b.size if paired else math.comb(b.size + c.size, b.size)
     exact = arrangements <= PERMUTATION_EXACT_MAX
+    scale = float(np.max(np.abs(np.concatenate([b, c]))))
     res = stats.permutation_test(
-        (c, b), _mean_difference, vectorized=True, permutation_type="samples" if paired else "independent",
+        (c, b), _mean_difference_rounded(scale), vectorized=True, permutation_type="samples" if paired else "independent",
         n_resamples=np.inf if exact else PERMUTATION_EXACT_MAX, rng=np.random.default_rng(PERMUTATION_SEED))
     out.update(p=_f(res.pvalue), exact=bool(exact), n_resamples=int(arrangements if exact else PERMUTATION_EXACT_MAX))
     return out

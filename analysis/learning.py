@@ -59,9 +59,30 @@ def learning(c, baseline_labels: list[str], sizes: list[int]) -> dict:
     adj, rej = adjust([t["p"] for t in tests], s.alpha, s.correction)
     for t, pa, sig in zip(tests, adj, rej):
         t.update(p_adjusted=pa, baseline_beats_control=bool(sig and t["difference"] > 0))
+        t["verdict"] = control_verdict(t, next((r for r in rows if r["arm"] == t["control"]
+                                                and r["group_size"] == t["group_size"]), None))
     return {"endpoint": GAIN_ENDPOINT, "arms": rows, "controls": tests,
             "did_not_learn": [f"{r['arm']} G={r['group_size']}" for r in rows if not r["control"] and not r["beat_base"]],
             "controls_that_beat_base": [f"{r['arm']} G={r['group_size']}" for r in rows if r["control"] and r["beat_base"]]}
+
+
+def control_verdict(t: dict, control_row: dict | None) -> str:
+    """One verdict line for a baseline-vs-negative-control test and the control's own gain over the base."""
+    def num(x):
+        return "n/a" if x is None else f"{x:+.4f}"
+
+    outcome = "beats" if t["baseline_beats_control"] else "does not significantly beat"
+    p_adj = "n/a" if t["p_adjusted"] is None else f"{t['p_adjusted']:.2g}"
+    line = (f"G={t['group_size']}: {t['baseline']} {outcome} {t['control']} (the negative control): difference "
+            f"{num(t['difference'])} (95 % CI {num(t['ci_low'])} to {num(t['ci_high'])}; Welch t adjusted p {p_adj}).")
+    if control_row is not None and control_row["gain"] is not None:
+        beat = control_row["beat_base"]
+        line += (f" The control's gain over the base model is {num(control_row['gain'])} "
+                 + ("and beats it: something other than the task's rewards moves the score, so treat every gain "
+                    "here with suspicion." if beat else "(it does not beat the base, as a control must not)."))
+    if not t["baseline_beats_control"]:
+        line += " The baseline's learning is not distinguishable from training on noise."
+    return line
 
 
 def baseline_caution(lrn: dict, baseline: str, g: int) -> str | None:

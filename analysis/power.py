@@ -30,6 +30,12 @@ def per_test_alpha(alpha: float, n_tests: int = 1, correction: str = "holm") -> 
     return alpha if correction == "none" else alpha / n_tests
 
 
+def loosest_alpha(alpha: float, n_tests: int = 1, correction: str = "holm") -> float:
+    """The largest per-test level any test of the family can be judged at: Holm's step-down ends at alpha
+    itself (for the last test, once the others are rejected); Bonferroni is alpha / n_tests throughout."""
+    return alpha if correction in ("holm", "none") else per_test_alpha(alpha, n_tests, correction)
+
+
 def _spread(sd_baseline: float, sd_candidate: float, n_per_arm, paired: bool, rho: float):
     """(standard error of the difference, degrees of freedom) for n_per_arm seeds (scalar or array)."""
     n = np.asarray(n_per_arm, dtype=float)

@@ -16,6 +16,7 @@ import yaml
 from markdown_it import MarkdownIt
 
 from analysis.verdict import _p, endpoint_name
+from analysis.sanity import AA_MAX_SPLITS
 
 GENERATION_LEVEL_WHY = (
     "These tests pool every held-out completion of all seeds of an arm as if each were an independent replicate. "
@@ -123,13 +124,18 @@ def _runs_section(doc: dict) -> list[str]:
 def _sanity_section(doc: dict) -> list[str]:
     san, out = doc["sanity"], []
     if san["aa"]:
+        s = doc["settings"]
         out.append("**A/A check.** The baseline's seeds split in two halves (seed order) and compared with Welch's t "
-                   "test; it should not fire. The rate over all balanced splits should be near alpha or below.\n")
-        out.append(table(["arm", "G", "seeds", "split", "difference", "p", "fired", "splits tested", "rate fired"],
+                   f"test, every cell in one family ({s['correction']}, family-wise alpha {s['alpha']:g}, as the "
+                   "primary tests): with no real difference, some cell fires in at most that share of campaigns. "
+                   "The rate over balanced splits (every one, or a seeded random sample of "
+                   f"{AA_MAX_SPLITS}) should be near alpha or below.\n")
+        out.append(table(["arm", "G", "seeds", "split", "difference", "p", "p adjusted", "fired", "splits tested",
+                          "rate fired"],
                          [[a["arm"], a["group_size"], a["n_seeds"],
                            " vs ".join(",".join(map(str, h)) for h in a["split"]) if a["split"] else a.get("note", ""),
-                           _n(a.get("difference"), signed=True), _p(a["p"]), _n(a["fired"]), a["splits_tested"],
-                           _n(a["rate_fired"], ".2f")] for a in san["aa"]]))
+                           _n(a.get("difference"), signed=True), _p(a["p"]), _p(a.get("p_adjusted")), _n(a["fired"]),
+                           a["splits_tested"], _n(a["rate_fired"], ".2f")] for a in san["aa"]]))
     else:
         out.append("A/A check: off in the spec (analysis.aa_check: false).")
     if san["eval_noise"]:
@@ -229,12 +235,19 @@ def render_markdown(doc: dict, figures: list[tuple[str, str, str]]) -> str:
     prim = doc["primary"]["comparisons"]
     fig = {sec: [f"![{cap}]({name})\n\n*{cap}*\n" for sc, name, cap in figures if sc == sec] for sec in ("primary", "curves", "sepa")}
     n_sig = sum(r["significant"] for r in prim)
-    L = [f"# Campaign `{doc['campaign']}`: {', '.join(d['comparisons']) or 'no comparison'}", ""]
+    against_controls = list(dict.fromkeys(f"{t['baseline']} vs {t['control']} (negative control)"
+                                          for t in (doc.get("learning") or {}).get("controls", [])))
+    title = ", ".join(d["comparisons"] + against_controls) or "no comparison"
+    L = [f"# Campaign `{doc['campaign']}`: {title}", ""]
     L += ["## Verdict", "",
           f"Primary endpoint: **{ep}**, one number per run, compared across seeds ({d['primary_test']}), "
           f"{d['correction']} correction over {d['n_primary_tests']} test(s), family-wise alpha {d['alpha']:g}. "
-          f"Significant in {n_sig} of {len(prim)} comparison(s).", ""]
-    L += [f"- {r['verdict']}" for r in prim] or ["- no comparison could be made."]
+          f"Significant in {n_sig} of {len(prim)} comparison(s)." if prim else
+          f"Primary endpoint: **{ep}**, one number per run. No candidate arm: the tests are the baseline against its "
+          f"negative controls (Welch t, {d['correction']} over them, family-wise alpha {d['alpha']:g}).", ""]
+    controls = doc["learning"]["controls"] if doc.get("learning") else []
+    L += [f"- {r['verdict']}" for r in prim] or ([] if controls else ["- no comparison could be made."])
+    L += [f"- Negative control: {t['verdict']}" for t in controls]
     L += ["", "## Did the arms learn?", "", *_learning_section(doc, d["k"])]
     L += ["", "## Design", "",
           table(["item", "value"], [

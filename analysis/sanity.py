@@ -13,13 +13,35 @@ from scipy import stats
 from analysis.compare import _f, primary_test
 
 AA_MAX_SPLITS = 500
+AA_SPLIT_SEED = 0
+
+
+def balanced_splits(n: int, max_splits: int = AA_MAX_SPLITS, seed: int = AA_SPLIT_SEED) -> list[tuple[int, ...]]:
+    """The seeds of one half (n // 2 of them) for each balanced split of n seeds, mirror images counted
+    once: every split when there are at most max_splits, else a seeded random sample of distinct ones
+    (the first ones in order would all keep seeds 0 and 1 together)."""
+    half = n // 2
+    mirrored = n == 2 * half
+
+    def canonical(idx) -> tuple[int, ...]:
+        idx = tuple(sorted(idx))
+        return tuple(sorted(set(range(n)) - set(idx))) if mirrored and 0 not in idx else idx
+
+    total = math.comb(n, half) // (2 if mirrored else 1)
+    if total <= max_splits:
+        return sorted({canonical(idx) for idx in itertools.combinations(range(n), half)})
+    rng, chosen = np.random.default_rng(seed), {}
+    while len(chosen) < max_splits:
+        chosen.setdefault(canonical(rng.permutation(n)[:half].tolist()), None)
+    return list(chosen)
 
 
 def aa_check(values: pd.Series, alpha: float) -> dict:
     """Split one arm's seeds in two and run the primary (Welch) test, which should not fire.
 
-    The fixed split is first half vs second half in seed order; the rate over every balanced split
-    (up to AA_MAX_SPLITS) should be near alpha or below, as the splits are not independent.
+    The fixed split is first half vs second half in seed order; `fired` is decided family-wise by the
+    caller (analysis.analyse), over every A/A cell with the primary test's correction. The rate over
+    balanced splits (balanced_splits) should be near alpha or below, as the splits are not independent.
     """
     v = values.dropna().sort_index()
     n = len(v)
@@ -31,10 +53,9 @@ def aa_check(values: pd.Series, alpha: float) -> dict:
     first, second = v.iloc[:half], v.iloc[half:]
     res = primary_test(first, second)
     out.update(split=[[int(s) for s in first.index], [int(s) for s in second.index]], p=res["p"],
-               difference=res["difference"], fired=None if res["p"] is None else bool(res["p"] <= alpha))
+               difference=res["difference"])
     arr = v.to_numpy(float)
-    splits = [idx for idx in itertools.islice(itertools.combinations(range(n), half), AA_MAX_SPLITS)
-              if n != 2 * half or 0 in idx]  # with equal halves, skip each split's mirror image
+    splits = balanced_splits(n)
     mask = np.zeros((len(splits), n), bool)
     for i, idx in enumerate(splits):
         mask[i, list(idx)] = True

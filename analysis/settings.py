@@ -22,7 +22,7 @@ class Settings:
     baseline: str | None = None             # arm name; None -> the first arm of the plan
     candidates: tuple[str, ...] = ()        # () -> every arm except the baseline
     primary: str = "avg_at_k"
-    secondary: tuple[str, ...] = ("reward_auc", "final_reward", "pass_at_k")
+    secondary: tuple[str, ...] = ("reward_auc", "final_reward")  # the campaign spec's default too
     alpha: float = 0.05
     paired: bool = False
     correction: str = "holm"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from analysis.power import per_test_alpha
+from analysis.power import loosest_alpha, per_test_alpha
 
 
 def endpoint_name(endpoint: str, k: int | None = None) -> str:
@@ -48,10 +48,10 @@ def verdict(c: dict, endpoint: str, alpha: float, correction: str, k: int | None
             s += (f" Caution: the permutation check gives p = {_p(perm['p'])}, above {alpha:g}: the result leans on "
                   "the t test's assumptions.")
         return s
+    m = c.get("n_tests") or 1
     if cannot:
-        m = c.get("n_tests") or 1
-        level = per_test_alpha(alpha, m, correction)
-        where = f"{level:g}" if level == alpha else f"{level:g} ({correction}'s first step over {m} tests)"
+        level = loosest_alpha(alpha, m, correction)
+        where = f"{level:g}" if level == alpha else f"{level:g} ({correction} over {m} tests)"
         return (f"{who}: inconclusive by design: with {seeds} an exact permutation test cannot reach "
                 f"p < {where} (its smallest possible p is {perm['min_p']:.3f}), so these data cannot establish a "
                 f"difference on {ep} either way; {est}. This is not evidence of no difference.")
@@ -59,5 +59,8 @@ def verdict(c: dict, endpoint: str, alpha: float, correction: str, k: int | None
     mde = pw.get("mde")
     miss = (f" Differences smaller than about {mde:.4f} (the minimum detectable effect at {pw['power']:.0%} power) "
             "could well be missed at these seeds, so" if mde is not None else " So")
+    others = (f" With {seeds} an exact permutation test cannot go below p = {perm['min_p']:.3f}, above Holm's first "
+              f"step ({per_test_alpha(alpha, m, correction):g}): this comparison can only be significant once "
+              "other tests of the family are." if c.get("needs_others_rejected") else "")
     return (f"{who}: no significant difference on {ep} at family-wise alpha {alpha:g}: {est}.{miss} "
-            "this is not evidence that the arms are equal.")
+            f"this is not evidence that the arms are equal.{others}")

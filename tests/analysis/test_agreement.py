@@ -107,3 +107,24 @@ def test_aa_check_matches_welch_over_every_balanced_split(effect_campaign):
         assert aa["splits_tested"] == len(ps) == math.comb(n, half) // (2 if n == 2 * half else 1)
         assert aa["rate_fired"] == pytest.approx(np.mean(np.array(ps) <= 0.05))
         assert aa["p"] == pytest.approx(stats.ttest_ind(v[:half], v[half:], equal_var=False).pvalue)
+
+
+def test_aa_splits_beyond_the_cap_are_a_seeded_random_sample_of_distinct_splits():
+    from analysis.sanity import AA_MAX_SPLITS, balanced_splits
+
+    assert len(balanced_splits(6)) == math.comb(6, 3) // 2  # every split, mirrors counted once
+    many = balanced_splits(14)
+    assert len(many) == len(set(many)) == AA_MAX_SPLITS and all(0 in s for s in many)
+    assert many == balanced_splits(14)  # seeded
+    # not the first splits in order: those all keep seeds 0 and 1 on the same side
+    together = sum({0, 1} <= set(s) for s in many) / len(many)
+    assert 0.35 < together < 0.6  # 6/13 of random splits keep them together
+
+
+def test_aa_cells_fire_family_wise_with_the_primary_correction(effect_campaign):
+    from analysis.compare import adjust
+
+    _, doc = effect_campaign
+    aa = doc["sanity"]["aa"]
+    adj, rej = adjust([a["p"] for a in aa], doc["settings"]["alpha"], doc["settings"]["correction"])
+    assert [a["p_adjusted"] for a in aa] == pytest.approx(adj) and [a["fired"] for a in aa] == rej

@@ -1,5 +1,7 @@
 """'Did the arms learn?': gains over the base model, the negative control, and the verdict's caution."""
 
+import re
+
 from analysis.report import build_report
 from analysis.synthetic import write_campaign
 
@@ -45,4 +47,10 @@ def test_a_control_that_beats_the_base_raises_a_warning(tmp_path):
     doc = build_report(root)
     assert doc["learning"]["controls_that_beat_base"] == ["control G=4", "control G=8"]
     assert doc["primary"]["comparisons"] == []
-    assert "WARNING: a negative control beat the base model" in (root / "analysis" / "report.md").read_text()
+    md = (root / "analysis" / "report.md").read_text()
+    assert "WARNING: a negative control beat the base model" in md
+    # with no candidate arm the verdict is the baseline against its control, never "no comparison"
+    verdict = md.split("## Did the arms learn?")[0]
+    assert md.startswith("# Campaign `synthetic`: grpo vs control (negative control)") and "no comparison" not in verdict
+    assert verdict.count("- Negative control: G=") == 2 and "does not significantly beat control" in verdict
+    assert re.search(r"The control's gain over the base model is \+0\.1\d+ and beats it", verdict) and "treat every gain" in verdict

@@ -92,6 +92,19 @@ def test_too_few_seeds_says_so_instead_of_no_difference(tmp_path):
     assert "no significant difference" not in row["verdict"]
 
 
+def test_holm_step_down_can_reach_what_its_first_step_cannot(tmp_path):
+    # 4 vs 4 seeds: the exact permutation floor 2/70 = 0.029 is above Holm's first step over two tests
+    # (0.025) but not above its last (0.05): reachable, once the other test is rejected
+    root = write_campaign(tmp_path / "four", seeds=(0, 1, 2, 3), group_sizes=(4, 8), effect=0.0, rng=3)
+    rows = analyse(load_campaign(root))["primary"]["comparisons"]
+    for row in rows:
+        assert row["permutation"]["min_p"] == pytest.approx(2 / 70)
+        assert not row["cannot_reach_significance"] and row["needs_others_rejected"]
+        assert "inconclusive by design" not in row["verdict"]
+        if not row["significant"]:
+            assert "can only be significant once other tests of the family are" in row["verdict"]
+
+
 def test_broken_files_are_reported_with_their_path(tmp_path):
     root = write_campaign(tmp_path / "broken", seeds=tuple(range(4)), group_sizes=(4,), rng=2)
     runs = root / "runs"
