@@ -259,6 +259,9 @@ rule report:
         ),
     log:
         f"{C}/logs/report.log",
+    resources:
+        # measured: well under 1 GB for 1,000 runs (benchmarks/analysis.py --runs-per-cell 100)
+        mem_mb=1000,
     shell:
         "({TEXTRL} report {C} && {sys.executable} -m textrl.campaign.wandb_report {C}) > {log} 2>&1"
 

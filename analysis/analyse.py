@@ -19,6 +19,10 @@ from analysis.sanity import aa_check, degenerate, eval_noise
 from analysis.verdict import verdict
 from textrl.errors import ConfigError
 
+PRIMARY_TEST_NAMES = {("welch", False): "Welch t", ("welch", True): "paired t by seed",
+                      ("permutation", False): "exact permutation test of the difference of means",
+                      ("permutation", True): "exact permutation test, paired by seed (sign flips)"}
+
 
 def arm_order(c: Campaign) -> list[str]:
     return list(dict.fromkeys(c.runs["label"].dropna()))
@@ -60,8 +64,13 @@ def _power(cell: dict, s, n_tests: int) -> dict | None:
     rho = cell["correlation"] if (s.paired and cell["correlation"] is not None) else 0.0
     common = dict(alpha=s.alpha, n_tests=n_tests, correction=s.correction, power=s.power, paired=s.paired, rho=rho)
     up_b, up_c = pw.sd_upper_bound(sd_b, cell["baseline_arm"]["n"]), pw.sd_upper_bound(sd_c, cell["candidate_arm"]["n"])
+    lo_b, lo_c = pw.sd_lower_bound(sd_b, cell["baseline_arm"]["n"]), pw.sd_lower_bound(sd_c, cell["candidate_arm"]["n"])
     e = s.effect_of_interest
-    beta = pw.miss_rate(e, sd_b, sd_c, n, **{k: v for k, v in common.items() if k != "power"})
+    no_power = {k: v for k, v in common.items() if k != "power"}
+    beta = pw.miss_rate(e, sd_b, sd_c, n, **no_power)
+    # the SDs are estimates: power and seeds needed over their 95 % intervals, not only at the point
+    power_range = [_f(1 - pw.miss_rate(e, up_b, up_c, n, **no_power)),
+                   _f(1 - pw.miss_rate(e, max(lo_b, 1e-12), max(lo_c, 1e-12), n, **no_power))]
     method = ("paired t approximation, difference SD from the observed correlation" if s.paired
               else "Colas et al. Welch approximation")
     return {"method": method,
@@ -69,7 +78,9 @@ def _power(cell: dict, s, n_tests: int) -> dict | None:
             "rho": _f(rho), "sd_baseline": sd_b, "sd_candidate": sd_c, "sd_baseline_upper": _f(up_b),
             "sd_candidate_upper": _f(up_c), "mde": _f(pw.minimum_detectable_effect(sd_b, sd_c, n, **common)),
             "mde_at_sd_upper": _f(pw.minimum_detectable_effect(up_b, up_c, n, **common)),
-            "effect_of_interest": e, "power_at_effect": _f(1 - beta),
+            "effect_of_interest": e, "power_at_effect": _f(1 - beta), "power_at_effect_range": power_range,
+            "sd_baseline_lower": _f(lo_b), "sd_candidate_lower": _f(lo_c),
+            "seeds_needed_at_sd_lower": pw.seeds_needed(e, max(lo_b, 1e-12), max(lo_c, 1e-12), **common),
             "seeds_needed": pw.seeds_needed(e, sd_b, sd_c, **common),
             "seeds_needed_at_sd_upper": pw.seeds_needed(e, up_b, up_c, **common)}
 
@@ -79,7 +90,8 @@ def primary_comparisons(c: Campaign, pairs, sizes, lrn: dict | None = None) -> l
     rows = []
     for b, cand in pairs:
         for g in sizes:
-            cell = compare_cell(_values(done, b, g, s.primary), _values(done, cand, g, s.primary), paired=s.paired)
+            cell = compare_cell(_values(done, b, g, s.primary), _values(done, cand, g, s.primary), paired=s.paired,
+                                test=s.primary_test)
             rows.append({"baseline": b, "candidate": cand, "group_size": int(g), **cell})
     n_tests = max(1, sum(r["p"] is not None for r in rows))
     adj, rej = adjust([r["p"] for r in rows], s.alpha, s.correction)
@@ -134,7 +146,7 @@ def design(c: Campaign, pairs, sizes, n_tests: int) -> dict:
             "task": _common(done, "eval_task"), "heldout_size": _common(done, "eval_size"), "k": _common(done, "eval_k"),
             "base_model_avg_at_k": _range(done["base_avg_at_k"]), "steps": training.get("steps"), "prompts_per_step": training.get("prompts_per_step"),
             "primary": s.primary, "secondary": list(s.secondary), "alpha": s.alpha, "correction": s.correction,
-            "paired": s.paired, "primary_test": "paired t by seed" if s.paired else "Welch t",
+            "paired": s.paired, "primary_test": PRIMARY_TEST_NAMES[(s.primary_test, s.paired)],
             "n_primary_tests": n_tests, "effect_of_interest": s.effect_of_interest, "power": s.power}
 
 

@@ -147,13 +147,62 @@ def adjust(pvalues: list[float | None], alpha: float, correction: str) -> tuple[
     return adj, rej
 
 
+PRIMARY_TESTS = ("welch", "permutation")
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 2024
+
+
+def _hedges_g_vectorised(c, b, axis=-1):
+    """Hedges' g (candidate - baseline) along `axis`, the same estimator as statsmodels' effectsize_smd."""
+    n1, n2 = c.shape[axis], b.shape[axis]
+    pooled = np.sqrt(((n1 - 1) * c.var(axis=axis, ddof=1) + (n2 - 1) * b.var(axis=axis, ddof=1)) / (n1 + n2 - 2))
+    with np.errstate(all="ignore"):
+        d = (c.mean(axis=axis) - b.mean(axis=axis)) / pooled
+    return d * (1 - 3 / (4 * (n1 + n2 - 2) - 1))
+
+
+def _prob_improvement_vectorised(c, b, axis=-1):
+    """P(a candidate run beats a baseline run), ties one half, along `axis`."""
+    c, b = np.moveaxis(c, axis, -1), np.moveaxis(b, axis, -1)
+    wins = (c[..., :, None] > b[..., None, :]) + 0.5 * (c[..., :, None] == b[..., None, :])
+    return wins.mean(axis=(-2, -1))
+
+
+def bootstrap_interval(statistic, baseline: pd.Series, candidate: pd.Series, conf: float = 0.95) -> tuple:
+    """Percentile interval of `statistic(candidate, baseline)` over runs resampled within each arm: the
+    independent (per-arm stratified) bootstrap rliable uses for such estimates, here via scipy; (None, None)
+    below 2 runs per arm or when every resample is undefined."""
+    b, c = baseline.dropna().to_numpy(float), candidate.dropna().to_numpy(float)
+    if min(b.size, c.size) < 2:
+        return None, None
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # degenerate resamples (all equal): NaN, dropped below
+        res = stats.bootstrap((c, b), statistic, vectorized=True, n_resamples=BOOTSTRAP_RESAMPLES,
+                              confidence_level=conf, method="percentile",
+                              rng=np.random.default_rng(BOOTSTRAP_SEED))
+    dist = res.bootstrap_distribution
+    dist = dist[np.isfinite(dist)]
+    if not dist.size:
+        return None, None
+    tail = (1 - conf) / 2
+    return _f(np.quantile(dist, tail)), _f(np.quantile(dist, 1 - tail))
+
+
 def compare_cell(baseline: pd.Series, candidate: pd.Series, paired: bool = False, conf: float = 0.95,
-                 permutation: bool = True) -> dict:
-    """Every per-cell figure of the report (the multiplicity adjustment is done over the family later)."""
+                 permutation: bool = True, test: str = "welch") -> dict:
+    """Every per-cell figure of the report (the multiplicity adjustment is done over the family later).
+
+    test "permutation": the p that decides is the permutation test's (exact up to PERMUTATION_EXACT_MAX
+    arrangements); the difference and its t interval are reported as with Welch."""
     out = {"baseline_arm": arm_summary(baseline, conf), "candidate_arm": arm_summary(candidate, conf),
-           **primary_test(baseline, candidate, paired, conf),
+           **primary_test(baseline, candidate, paired, conf), "paired": paired,
            "hedges_g": hedges_g(baseline, candidate),
-           "prob_improvement": probability_of_improvement(baseline, candidate)}
-    if permutation:
+           "hedges_g_ci": list(bootstrap_interval(_hedges_g_vectorised, baseline, candidate, conf)),
+           "prob_improvement": probability_of_improvement(baseline, candidate),
+           "prob_improvement_ci": list(bootstrap_interval(_prob_improvement_vectorised, baseline, candidate, conf))}
+    if permutation or test == "permutation":
         out["permutation"] = permutation_check(baseline, candidate, paired)
+    if test == "permutation":
+        out.update(test="permutation (paired by seed)" if paired else "permutation", p=out["permutation"]["p"],
+                   t_p=out["p"])
     return out

@@ -97,6 +97,14 @@ def seeds_needed(effect: float, sd_baseline: float, sd_candidate: float, alpha: 
     return int(n[np.flatnonzero(beta(n) < 1 - power)[0]])
 
 
+def sd_lower_bound(sd: float, n: int, conf: float = 0.95) -> float:
+    """Lower end of the two-sided `conf` chi-square interval for an SD estimated from n values (0 when n < 2)."""
+    if n < 2:
+        return 0.0
+    df = n - 1
+    return float(sd * math.sqrt(df / stats.chi2.ppf(1 - (1 - conf) / 2, df)))
+
+
 def sd_upper_bound(sd: float, n: int, conf: float = 0.95) -> float:
     """Upper end of the two-sided `conf` chi-square interval for an SD estimated from n values.
 

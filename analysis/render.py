@@ -60,12 +60,19 @@ def _arm(a: dict) -> str:
     return f"{_n(a['mean'])} {_ci(a['ci_low'], a['ci_high'])} (n={a['n']})"
 
 
+def _with_interval(x, ci) -> str:
+    if x is None:
+        return "n/a"
+    lo, hi = ci if ci else (None, None)
+    return _n(x, ".2f") + ("" if lo is None else f" [{_n(lo, '.2f')}, {_n(hi, '.2f')}]")
+
+
 def _estimates(rows: list[dict], with_family: bool) -> str:
     headers = ["G", "comparison", "baseline mean [95% CI]", "candidate mean [95% CI]", "difference [95% CI]", "test",
                "p"]
     if with_family:
         headers += ["p adjusted", "permutation p", "significant"]
-    headers += ["Hedges' g", "P(improvement)"]
+    headers += ["Hedges' g [95% bootstrap]", "P(improvement) [95% bootstrap]"]
     out = []
     for r in rows:
         row = [r["group_size"], f"{r['candidate']} - {r['baseline']}", _arm(r["baseline_arm"]), _arm(r["candidate_arm"]),
@@ -76,9 +83,13 @@ def _estimates(rows: list[dict], with_family: bool) -> str:
             perm_s = "n/a" if perm["p"] is None else (
                 f"{_p(perm['p'])} ({'exact' if perm['exact'] else str(perm['n_resamples']) + ' resamples'}; min {_p(perm['min_p'])})")
             row += [_p(r["p_adjusted"]), perm_s, _n(r["significant"])]
-        row += [_n(r["hedges_g"], ".2f"), _n(r["prob_improvement"], ".2f")]
+        row += [_with_interval(r["hedges_g"], r.get("hedges_g_ci")), _with_interval(r["prob_improvement"], r.get("prob_improvement_ci"))]
         out.append(row)
     return table(headers, out)
+
+
+def _needed(n) -> str:
+    return _n(n) if n else "> 100000"
 
 
 def _power_table(rows: list[dict]) -> str | None:
@@ -92,15 +103,19 @@ def _power_table(rows: list[dict]) -> str | None:
         out.append([r["group_size"], f"{r['candidate']} - {r['baseline']}", p["n_per_arm"],
                     f"{_n(p['sd_baseline'])} / {_n(p['sd_candidate'])}",
                     f"{_n(p['sd_baseline_upper'])} / {_n(p['sd_candidate_upper'])}", _n(p["mde"]), _n(p["mde_at_sd_upper"]),
-                    _n(p["power_at_effect"], ".2f"), _n(p["seeds_needed"]) if p["seeds_needed"] else "> 100000",
-                    _n(p["seeds_needed_at_sd_upper"]) if p["seeds_needed_at_sd_upper"] else "> 100000"])
+                    _with_interval(p["power_at_effect"], p.get("power_at_effect_range")),
+                    _n(p["seeds_needed"]) if p["seeds_needed"] else "> 100000",
+                    f"{_needed(p.get('seeds_needed_at_sd_lower'))} to {_needed(p['seeds_needed_at_sd_upper'])}"])
     head = (f"{p0['method']}; {p0['n_tests']} test(s), {p0['per_test_alpha']:.4g} per test "
             f"(alpha / number of tests: Holm's strictest step, so power under Holm is at least this), "
             f"power {p0['power']:.0%}, effect of interest {p0['effect_of_interest']:g}. "
-            "SD upper: the 95 % upper confidence bound of each SD (chi-square), the planning figure.\n\n")
+            "The SDs are estimates from these few seeds: every power figure is a plug-in from them, and the "
+            "brackets and ranges show what the 95 % chi-square interval of each SD implies (SD upper: its upper end, "
+            "the planning figure).\n\n")
     return head + table(["G", "comparison", "seeds per arm", "between-seed SD (base / cand)", "SD upper bound",
-                         "minimum detectable effect", "MDE at SD upper", f"power at {p0['effect_of_interest']:g}",
-                         f"seeds needed for {p0['effect_of_interest']:g}", "seeds needed (SD upper)"], out)
+                         "minimum detectable effect", "MDE at SD upper",
+                         f"power at {p0['effect_of_interest']:g} [over the SD intervals]",
+                         f"seeds needed for {p0['effect_of_interest']:g}", "seeds needed (SD lower to upper)"], out)
 
 
 def _runs_section(doc: dict) -> list[str]:
@@ -263,7 +278,9 @@ def render_markdown(doc: dict, figures: list[tuple[str, str, str]]) -> str:
     L += ["## Runs", "", *_runs_section(doc), ""]
     L += [f"## Primary endpoint: {ep}", "",
           "Difference = candidate - baseline. Confidence intervals are unadjusted 95 % t intervals; significance is "
-          "decided on the adjusted p. The permutation test is a distribution-free check of the same difference.", "",
+          "decided on the adjusted p. The permutation test is a distribution-free check of the same difference. "
+          "Hedges' g and P(improvement) carry 95 % percentile intervals from 2,000 bootstrap resamples of the runs "
+          "within each arm.", "",
           _estimates(prim, with_family=True), "", *fig["primary"]]
     L += ["## Power", ""]
     L += [_power_table(prim) or "Not computable: fewer than 2 finished runs in an arm.", ""]

@@ -1,6 +1,6 @@
 """The analysis settings of a campaign: plan.json["spec"]["analysis"] with every missing key defaulted.
 
-Keys read (all optional): baseline, candidates (or candidate), primary, secondary, alpha, paired, correction,
+Keys read (all optional): baseline, candidates (or candidate), primary, secondary, alpha, paired, primary_test, correction,
 effect_of_interest, aa_check, and power_preview.power. Unknown keys are ignored, so the report does not
 depend on the exact spec schema; a value of the wrong kind is a ConfigError naming the key.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from analysis.compare import PRIMARY_TESTS
 from analysis.power import CORRECTIONS
 from textrl.errors import ConfigError
 
@@ -25,6 +26,7 @@ class Settings:
     secondary: tuple[str, ...] = ("reward_auc", "final_reward")  # the campaign spec's default too
     alpha: float = 0.05
     paired: bool = False
+    primary_test: str = "welch"             # welch (t; paired t when paired) or permutation
     correction: str = "holm"
     effect_of_interest: float = 0.05
     aa_check: bool = True
@@ -71,6 +73,10 @@ def settings_from_spec(spec: dict | None) -> Settings:
             if not isinstance(a[key], bool):
                 raise _fail(key, "true or false", a[key])
             kw[key] = a[key]
+    if a.get("primary_test") is not None:
+        if a["primary_test"] not in PRIMARY_TESTS:
+            raise _fail("primary_test", f"one of {', '.join(PRIMARY_TESTS)}", a["primary_test"])
+        kw["primary_test"] = a["primary_test"]
     if a.get("correction") is not None:
         if a["correction"] not in CORRECTIONS:
             raise _fail("correction", f"one of {', '.join(CORRECTIONS)}", a["correction"])

@@ -27,10 +27,10 @@ def verdict(c: dict, endpoint: str, alpha: float, correction: str, k: int | None
     who = f"G={c['group_size']}: {c['candidate']} vs {c['baseline']}"
     ep = endpoint_name(endpoint, k)
     nb, nc = c["n_baseline"], c["n_candidate"]
-    seeds = f"{nc} vs {nb} seeds" if c["test"] == "Welch t" else f"{nc} seed pairs"
+    seeds = f"{nc} seed pairs" if c.get("paired") else f"{nc} vs {nb} seeds"
     if min(nb, nc) < 2:
         return (f"{who}: cannot compare: {nc} and {nb} usable finished runs "
-                f"(at least 2 per arm are needed{'; paired runs must share a seed' if c['test'] != 'Welch t' else ''}).")
+                f"(at least 2 per arm are needed{'; paired runs must share a seed' if c.get('paired') else ''}).")
     if c["p"] is None:
         return f"{who}: cannot test: the between-seed variance is zero or undefined (see sanity checks)."
     adj = "" if correction == "none" else f", {correction}-adjusted {_p(c['p_adjusted'])}"

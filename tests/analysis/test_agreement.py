@@ -128,3 +128,38 @@ def test_aa_cells_fire_family_wise_with_the_primary_correction(effect_campaign):
     aa = doc["sanity"]["aa"]
     adj, rej = adjust([a["p"] for a in aa], doc["settings"]["alpha"], doc["settings"]["correction"])
     assert [a["p_adjusted"] for a in aa] == pytest.approx(adj) and [a["fired"] for a in aa] == rej
+
+
+def test_effect_sizes_carry_bootstrap_intervals_and_power_its_sd_range(effect_campaign):
+    from analysis.compare import _hedges_g_vectorised, _prob_improvement_vectorised, hedges_g, probability_of_improvement
+
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        b, c = pd.Series(rng.normal(0.4, 0.02, 5)), pd.Series(rng.normal(0.42, 0.03, 6))
+        assert _hedges_g_vectorised(c.to_numpy(), b.to_numpy()) == pytest.approx(hedges_g(b, c))
+        assert _prob_improvement_vectorised(c.to_numpy(), b.to_numpy()) == pytest.approx(probability_of_improvement(b, c))
+    _, doc = effect_campaign
+    for row in doc["primary"]["comparisons"]:
+        lo, hi = row["hedges_g_ci"]
+        assert lo <= row["hedges_g"] <= hi
+        lo, hi = row["prob_improvement_ci"]
+        assert 0 <= lo <= row["prob_improvement"] <= hi <= 1
+        p = row["power"]
+        low, high = p["power_at_effect_range"]
+        assert low <= p["power_at_effect"] <= high
+        assert p["sd_baseline_lower"] <= p["sd_baseline"] <= p["sd_baseline_upper"]
+
+
+def test_generation_level_binomial_bootstrap_matches_resampling_the_generations():
+    from analysis.generation_level import pooled_tests
+
+    problems = pd.DataFrame({"label": ["a"] * 40 + ["b"] * 40, "group_size": 4,
+                             "correct": [3] * 25 + [1] * 15 + [4] * 30 + [0] * 10, "n": 4})
+    got = pooled_tests(problems, "a", "b", 4)
+    cb, nb, cc, nc = 90, 160, 120, 160
+    xb, xc = np.r_[np.ones(cb), np.zeros(nb - cb)], np.r_[np.ones(cc), np.zeros(nc - cc)]
+    ref = stats.bootstrap((xc, xb), lambda x, y, axis=-1: x.mean(axis=axis) - y.mean(axis=axis), vectorized=True,
+                          n_resamples=20_000, method="percentile", rng=np.random.default_rng(0)).confidence_interval
+    assert (got["correct_baseline"], got["generations_baseline"]) == (cb, nb)
+    assert got["bootstrap_ci_low"] == pytest.approx(ref.low, abs=0.01)
+    assert got["bootstrap_ci_high"] == pytest.approx(ref.high, abs=0.01)

@@ -14,6 +14,7 @@ from analysis.load import load_campaign
 from analysis.report import build_report
 from analysis.synthetic import write_campaign
 from textrl.commands import report as report_cmd
+from textrl.errors import ConfigError
 
 SECTIONS = ["Verdict", "Design", "Runs", "Primary endpoint", "Power", "Arm x group size interaction",
             "Secondary endpoints", "Learning curves", "SEPA schedule", "Resolved advantage pipeline per arm",
@@ -192,3 +193,17 @@ def test_a_campaign_with_no_finished_run_still_gets_a_report(tmp_path):
     assert doc["runs"]["done"] == 0 and {r["status"] for r in doc["runs"]["not_done"]} == {"missing"}
     assert "cannot compare" in doc["verdicts"][0]
     assert (root / "analysis" / "report.html").exists()
+
+
+def test_primary_test_permutation_decides_on_the_exact_permutation_p(tmp_path):
+    root = write_campaign(tmp_path / "perm", seeds=tuple(range(6)), effect=0.05, rng=5,
+                          analysis={"primary_test": "permutation"})
+    doc = analyse(load_campaign(root))
+    assert doc["design"]["primary_test"] == "exact permutation test of the difference of means"
+    for row in doc["primary"]["comparisons"]:
+        assert row["test"] == "permutation" and row["p"] == row["permutation"]["p"] and row["t_p"] is not None
+        assert row["permutation"]["exact"]
+    welch = analyse(load_campaign(write_campaign(tmp_path / "welch", seeds=tuple(range(6)), effect=0.05, rng=5)))
+    assert [r["p"] for r in welch["primary"]["comparisons"]] == [r["t_p"] for r in doc["primary"]["comparisons"]]
+    with pytest.raises(ConfigError, match="spec.analysis.primary_test: expected one of welch, permutation"):
+        analyse(load_campaign(write_campaign(tmp_path / "bad", analysis={"primary_test": "wilcoxon"})))

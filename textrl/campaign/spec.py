@@ -159,6 +159,10 @@ class AnalysisSpec(_Section):
     )
     alpha: float = Field(0.05, gt=0, lt=1, description="Family-wise significance level (default 0.05).")
     paired: bool = Field(False, description="Pair runs by seed (paired t) instead of Welch; decide before running (default false).")
+    primary_test: Literal["welch", "permutation"] = Field(
+        "welch", description="welch: Welch's t (paired t when paired); permutation: the exact permutation test of the "
+        "difference of means decides, for skewed or heavy-tailed scores with similar spreads (docs/statistics.md) "
+        "(default welch).")
     correction: Literal["holm", "bonferroni", "none"] = Field(
         "holm", description="Multiplicity correction across group sizes (default holm)."
     )

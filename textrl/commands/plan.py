@@ -81,7 +81,8 @@ def render(spec, runs, probes, compute, preview) -> str:
     if preview is not None:
         p = preview
         out += [
-            f"power preview for {p.endpoint} (ASSUMPTION: between-seed SD {p.prior_sd:g}, from power_preview.prior_sd):",
+            f"power preview for {p.endpoint}, a planning estimate (ASSUMPTION: between-seed SD {p.prior_sd:g}, "
+            "from power_preview.prior_sd):",
             f"  {p.n_per_arm} seeds per arm, {p.n_tests} test(s) ({p.correction}), alpha {p.alpha:g}, "
             f"{'paired' if p.paired else 'Welch'}, power {p.power:g}",
             f"  minimum detectable effect {p.mde:.4f}"
