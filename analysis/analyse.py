@@ -10,7 +10,7 @@ from importlib import metadata
 import pandas as pd
 
 from analysis import power as pw
-from analysis.compare import _f, adjust, compare_cell
+from analysis.compare import _f, adjust, compare_cell, equivalence_test
 from analysis.generation_level import pooled_tests
 from analysis.interaction import interaction_estimate
 from analysis.learning import baseline_caution, control_arms, learning
@@ -90,11 +90,17 @@ def primary_comparisons(c: Campaign, pairs, sizes, lrn: dict | None = None) -> l
     rows = []
     for b, cand in pairs:
         for g in sizes:
-            cell = compare_cell(_values(done, b, g, s.primary), _values(done, cand, g, s.primary), paired=s.paired,
-                                test=s.primary_test)
+            base_v, cand_v = _values(done, b, g, s.primary), _values(done, cand, g, s.primary)
+            cell = compare_cell(base_v, cand_v, paired=s.paired, test=s.primary_test)
+            if s.equivalence_margin is not None:
+                cell["equivalence"] = equivalence_test(base_v, cand_v, s.equivalence_margin, s.paired)
             rows.append({"baseline": b, "candidate": cand, "group_size": int(g), **cell})
     n_tests = max(1, sum(r["p"] is not None for r in rows))
     adj, rej = adjust([r["p"] for r in rows], s.alpha, s.correction)
+    if s.equivalence_margin is not None:  # equivalence claims are a family of their own, corrected alike
+        eq_adj, eq_rej = adjust([r["equivalence"]["p"] for r in rows], s.alpha, s.correction)
+        for r, pa, eq in zip(rows, eq_adj, eq_rej):
+            r["equivalence"].update(p_adjusted=pa, equivalent=eq)
     k = _common(done, "eval_k")
     for r, pa, sig in zip(rows, adj, rej):
         min_p = r["permutation"]["min_p"]

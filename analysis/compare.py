@@ -148,6 +148,25 @@ def adjust(pvalues: list[float | None], alpha: float, correction: str) -> tuple[
 
 
 PRIMARY_TESTS = ("welch", "permutation")
+
+
+def equivalence_test(baseline: pd.Series, candidate: pd.Series, margin: float, paired: bool = False) -> dict:
+    """TOST (two one-sided t tests, statsmodels) of |candidate - baseline| < margin: Welch's unequal-variance
+    form, or paired by seed. Its p is the larger one-sided p; equivalence is claimed when it is small."""
+    from statsmodels.stats.weightstats import ttost_ind, ttost_paired
+
+    if paired:
+        b, c = paired_values(baseline, candidate)
+    else:
+        b, c = baseline.dropna().to_numpy(float), candidate.dropna().to_numpy(float)
+    out = {"margin": margin, "p": None}
+    if min(b.size, c.size) < 2 or (np.std(b) == 0 and np.std(c) == 0):
+        return out
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        p = ttost_paired(c, b, -margin, margin)[0] if paired else ttost_ind(c, b, -margin, margin, usevar="unequal")[0]
+    out["p"] = _f(p)
+    return out
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 2024
 

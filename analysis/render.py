@@ -73,6 +73,9 @@ def _estimates(rows: list[dict], with_family: bool) -> str:
     if with_family:
         headers += ["p adjusted", "permutation p", "significant"]
     headers += ["Hedges' g [95% bootstrap]", "P(improvement) [95% bootstrap]"]
+    margin = next((r["equivalence"]["margin"] for r in rows if r.get("equivalence")), None)
+    if with_family and margin is not None:
+        headers.append(f"equivalent within +/- {margin:g} (TOST)")
     out = []
     for r in rows:
         row = [r["group_size"], f"{r['candidate']} - {r['baseline']}", _arm(r["baseline_arm"]), _arm(r["candidate_arm"]),
@@ -84,6 +87,9 @@ def _estimates(rows: list[dict], with_family: bool) -> str:
                 f"{_p(perm['p'])} ({'exact' if perm['exact'] else str(perm['n_resamples']) + ' resamples'}; min {_p(perm['min_p'])})")
             row += [_p(r["p_adjusted"]), perm_s, _n(r["significant"])]
         row += [_with_interval(r["hedges_g"], r.get("hedges_g_ci")), _with_interval(r["prob_improvement"], r.get("prob_improvement_ci"))]
+        if with_family and r.get("equivalence"):
+            eq = r["equivalence"]
+            row.append(f"{_n(eq.get('equivalent'))} (p adj {_p(eq.get('p_adjusted'))})")
         out.append(row)
     return table(headers, out)
 

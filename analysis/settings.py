@@ -1,7 +1,7 @@
 """The analysis settings of a campaign: plan.json["spec"]["analysis"] with every missing key defaulted.
 
 Keys read (all optional): baseline, candidates (or candidate), primary, secondary, alpha, paired, primary_test, correction,
-effect_of_interest, aa_check, and power_preview.power. Unknown keys are ignored, so the report does not
+effect_of_interest, equivalence_margin, aa_check, and power_preview.power. Unknown keys are ignored, so the report does not
 depend on the exact spec schema; a value of the wrong kind is a ConfigError naming the key.
 """
 
@@ -29,6 +29,7 @@ class Settings:
     primary_test: str = "welch"             # welch (t; paired t when paired) or permutation
     correction: str = "holm"
     effect_of_interest: float = 0.05
+    equivalence_margin: float | None = None  # TOST within +/- this margin
     aa_check: bool = True
     power: float = 0.8
 
@@ -86,6 +87,11 @@ def settings_from_spec(spec: dict | None) -> Settings:
         if not isinstance(e, (int, float)) or e <= 0:
             raise _fail("effect_of_interest", "a positive number", e)
         kw["effect_of_interest"] = float(e)
+    if a.get("equivalence_margin") is not None:
+        m = a["equivalence_margin"]
+        if not isinstance(m, (int, float)) or isinstance(m, bool) or m <= 0:
+            raise _fail("equivalence_margin", "a positive number or null", m)
+        kw["equivalence_margin"] = float(m)
     pw = (spec.get("power_preview") or {}).get("power")
     if isinstance(pw, (int, float)) and 0 < pw < 1:
         kw["power"] = float(pw)

@@ -38,6 +38,9 @@ def verdict(c: dict, endpoint: str, alpha: float, correction: str, k: int | None
            f"{c['test']} p = {_p(c['p'])}{adj}; {seeds})")
     perm = c.get("permutation") or {}
     cannot = c.get("cannot_reach_significance")
+    eq = c.get("equivalence") or {}
+    tost = (f"TOST {'' if correction == 'none' else correction + '-adjusted '}p = {_p(eq.get('p_adjusted'))}"
+            if eq else "")
     if c["significant"]:
         direction = "better than" if c["difference"] > 0 else "worse than"
         s = f"{who}: {c['candidate']} is {direction} {c['baseline']} on {ep}: {est}."
@@ -47,14 +50,21 @@ def verdict(c: dict, endpoint: str, alpha: float, correction: str, k: int | None
         elif perm.get("p") is not None and perm["p"] > alpha:
             s += (f" Caution: the permutation check gives p = {_p(perm['p'])}, above {alpha:g}: the result leans on "
                   "the t test's assumptions.")
+        if eq.get("equivalent"):
+            s += (f" It is also within the equivalence margin +/- {eq['margin']:g} ({tost}): real, but smaller than "
+                  "the difference the spec counts as mattering.")
         return s
+    if eq.get("equivalent"):
+        return (f"{who}: equivalent within +/- {eq['margin']:g} on {ep} ({tost}): the data rule out any difference "
+                f"as large as the margin; {est}.")
     m = c.get("n_tests") or 1
+    not_eq = f" Nor are they shown equivalent within +/- {eq['margin']:g} ({tost})." if eq else ""
     if cannot:
         level = loosest_alpha(alpha, m, correction)
         where = f"{level:g}" if level == alpha else f"{level:g} ({correction} over {m} tests)"
         return (f"{who}: inconclusive by design: with {seeds} an exact permutation test cannot reach "
                 f"p < {where} (its smallest possible p is {perm['min_p']:.3f}), so these data cannot establish a "
-                f"difference on {ep} either way; {est}. This is not evidence of no difference.")
+                f"difference on {ep} either way; {est}. This is not evidence of no difference.{not_eq}")
     pw = c.get("power") or {}
     mde = pw.get("mde")
     miss = (f" Differences smaller than about {mde:.4f} (the minimum detectable effect at {pw['power']:.0%} power) "
@@ -63,4 +73,4 @@ def verdict(c: dict, endpoint: str, alpha: float, correction: str, k: int | None
               f"step ({per_test_alpha(alpha, m, correction):g}): this comparison can only be significant once "
               "other tests of the family are." if c.get("needs_others_rejected") else "")
     return (f"{who}: no significant difference on {ep} at family-wise alpha {alpha:g}: {est}.{miss} "
-            f"this is not evidence that the arms are equal.{others}")
+            f"this is not evidence that the arms are equal.{not_eq}{others}")

@@ -207,3 +207,27 @@ def test_primary_test_permutation_decides_on_the_exact_permutation_p(tmp_path):
     assert [r["p"] for r in welch["primary"]["comparisons"]] == [r["t_p"] for r in doc["primary"]["comparisons"]]
     with pytest.raises(ConfigError, match="spec.analysis.primary_test: expected one of welch, permutation"):
         analyse(load_campaign(write_campaign(tmp_path / "bad", analysis={"primary_test": "wilcoxon"})))
+
+
+@pytest.mark.parametrize("case, seeds, effect, seed_sd, want", [
+    ("equivalent truth", tuple(range(10)), 0.0, 0.01, "equivalent"),
+    ("different truth", tuple(range(10)), 0.1, 0.01, "different"),
+    ("underpowered", (0, 1, 2, 3), 0.0, 0.06, "neither"),
+])
+def test_tost_says_equivalent_only_when_the_data_show_it(tmp_path, case, seeds, effect, seed_sd, want):
+    root = write_campaign(tmp_path / "eq", seeds=seeds, effect=effect, seed_sd=seed_sd, rng=8,
+                          analysis={"equivalence_margin": 0.03})
+    doc = analyse(load_campaign(root))
+    for row in doc["primary"]["comparisons"]:
+        eq, v = row["equivalence"], row["verdict"]
+        assert eq["margin"] == 0.03 and eq["p_adjusted"] is not None
+        if want == "equivalent":
+            assert eq["equivalent"] and not row["significant"] and "equivalent within +/- 0.03" in v
+            assert "no significant difference" not in v
+        elif want == "different":
+            assert row["significant"] and not eq["equivalent"] and "better than" in v
+        else:
+            assert not eq["equivalent"] and not row["significant"]
+            assert "Nor are they shown equivalent within +/- 0.03" in v and "equivalent within +/- 0.03 on" not in v
+    build_report(root)
+    assert "| equivalent within +/- 0.03 (TOST) |" in (root / "analysis" / "report.md").read_text()

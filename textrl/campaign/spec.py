@@ -158,6 +158,10 @@ class AnalysisSpec(_Section):
         description="Secondary endpoints, reported without multiplicity claims (default [reward_auc, final_reward]).",
     )
     alpha: float = Field(0.05, gt=0, lt=1, description="Family-wise significance level (default 0.05).")
+    equivalence_margin: Optional[PosFloat] = Field(
+        None, description="Differences within +/- this margin count as equivalent: each comparison also gets a "
+        "TOST test, corrected over the family like the primary tests, and a verdict of 'equivalent' only when it "
+        "rejects (default null: no equivalence claims).")
     paired: bool = Field(False, description="Pair runs by seed (paired t) instead of Welch; decide before running (default false).")
     primary_test: Literal["welch", "permutation"] = Field(
         "welch", description="welch: Welch's t (paired t when paired); permutation: the exact permutation test of the "
