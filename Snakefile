@@ -63,7 +63,10 @@ localrules:
 
 onsuccess:
     if (Path(ANALYSIS) / "report.html").exists():
-        print(f"\ntextrl: campaign {SPEC.name} done; report: {ANALYSIS}/report.html (and report.md)")
+        from analysis.report import verdict_lines
+
+        print("", *(f"textrl: {line}" for line in verdict_lines(C)), sep="\n")
+        print(f"textrl: campaign {SPEC.name} done; report: {ANALYSIS}/report.html (and report.md)")
 
 
 rule campaign_ab:

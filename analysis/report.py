@@ -61,3 +61,10 @@ def build_report(campaign_dir: str | Path) -> dict:
     atomic_write_text(out / "report.md", markdown)
     atomic_write_text(out / "report.html", render_html(markdown, f"textrl report: {doc['campaign']}", out / FIGURE_DIR))
     return doc
+
+
+def verdict_lines(campaign_dir: str | Path) -> list[str]:
+    """The verdicts of a built report (comparison.json), one line each: what a campaign's log ends with."""
+    doc = json.loads((Path(campaign_dir) / "analysis" / "comparison.json").read_text())
+    controls = [f"Negative control: {t['verdict']}" for t in (doc.get("learning") or {}).get("controls", [])]
+    return [*doc.get("verdicts", []), *controls]

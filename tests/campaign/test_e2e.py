@@ -127,8 +127,11 @@ def test_smoke_campaign_end_to_end(campaign):
     assert len({c[0]["avg_at_k"] for c in curves}) == 1
     assert "figures/heldout_curves.png" in [f["file"] for f in comparison["figures"]]
     # the Snakefile's onsuccess handler is the last thing on stdout: where the report is
-    last = campaign.stdout.strip().splitlines()[-1]
-    assert last == f"textrl: campaign smoke done; report: {analysis}/report.html (and report.md)"
+    lines = campaign.stdout.strip().splitlines()
+    assert lines[-1] == f"textrl: campaign smoke done; report: {analysis}/report.html (and report.md)"
+    # the verdicts come just before it, one per comparison, as in the report
+    verdicts = [f"textrl: {v}" for v in comparison["verdicts"]]
+    assert verdicts and lines[-1 - len(verdicts):-1] == verdicts
 
     status = textrl_status(campaign.dir)
     assert status.returncode == 0, status.stdout + status.stderr
