@@ -15,8 +15,8 @@ from pathlib import Path
 import yaml
 from markdown_it import MarkdownIt
 
-from analysis.verdict import _p, endpoint_name
 from analysis.sanity import AA_MAX_SPLITS
+from analysis.verdict import _p, endpoint_name
 
 GENERATION_LEVEL_WHY = (
     "These tests pool every held-out completion of all seeds of an arm as if each were an independent replicate. "
@@ -36,8 +36,8 @@ def _n(x, fmt=".4f", signed=False) -> str:
     return format(x, ("+" if signed else "") + fmt)
 
 
-def _ci(lo, hi) -> str:
-    return "n/a" if lo is None or hi is None else f"[{_n(lo)}, {_n(hi)}]"
+def _ci(lo, hi, fmt=".4f") -> str:
+    return "n/a" if lo is None or hi is None else f"[{_n(lo, fmt)}, {_n(hi, fmt)}]"
 
 
 def _cell(x) -> str:
@@ -61,10 +61,8 @@ def _arm(a: dict) -> str:
 
 
 def _with_interval(x, ci) -> str:
-    if x is None:
-        return "n/a"
     lo, hi = ci if ci else (None, None)
-    return _n(x, ".2f") + ("" if lo is None else f" [{_n(lo, '.2f')}, {_n(hi, '.2f')}]")
+    return _n(x, ".2f") + ("" if x is None or lo is None else f" {_ci(lo, hi, '.2f')}")
 
 
 def _estimates(rows: list[dict], with_family: bool) -> str:
@@ -110,7 +108,7 @@ def _power_table(rows: list[dict]) -> str | None:
                     f"{_n(p['sd_baseline'])} / {_n(p['sd_candidate'])}",
                     f"{_n(p['sd_baseline_upper'])} / {_n(p['sd_candidate_upper'])}", _n(p["mde"]), _n(p["mde_at_sd_upper"]),
                     _with_interval(p["power_at_effect"], p.get("power_at_effect_range")),
-                    _n(p["seeds_needed"]) if p["seeds_needed"] else "> 100000",
+                    _needed(p["seeds_needed"]),
                     f"{_needed(p.get('seeds_needed_at_sd_lower'))} to {_needed(p['seeds_needed_at_sd_upper'])}"])
     head = (f"{p0['method']}; {p0['n_tests']} test(s), {p0['per_test_alpha']:.4g} per test "
             f"(alpha / number of tests: Holm's strictest step, so power under Holm is at least this), "
