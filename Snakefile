@@ -40,11 +40,39 @@ JOB_RESOURCES = {
 }
 SUMMARIES = [f"{C}/runs/{run}/summary.json" for run in RUNS]
 ANALYSIS = f"{C}/analysis"
+STAGES = SPEC.stages  # a sequential seed design, or None
+
+
+def stage_runs(stage: int) -> list[str]:
+    """The runs of one seed stage: stage 1's are planned; a later stage's are what the previous interim chose."""
+    if stage == 1:
+        return [r.run_id for r in RUNS.values() if r.stage == 1]
+    previous = checkpoints.interim.get(stage=str(stage - 1)).output[0]
+    return json.loads(Path(previous).read_text())["next_stage_runs"]
+
+
+def stage_files(wildcards=None) -> list[str]:
+    """The interims up to the one that closed every comparison (at most max_stages)."""
+    files = []
+    for k in range(1, STAGES.max_stages + 1):
+        files.append(checkpoints.interim.get(stage=str(k)).output[0])
+        if json.loads(Path(files[-1]).read_text())["finished"]:
+            break
+    return files
+
+
+def used_summaries(wildcards=None) -> list[str]:
+    """A sequential campaign's runs are those of the stages it needed, known stage by stage."""
+    return [f"{C}/runs/{run}/summary.json" for k in range(1, len(stage_files()) + 1) for run in stage_runs(k)]
+
+
+RUN_SUMMARIES = used_summaries if STAGES else SUMMARIES
 
 
 wildcard_constraints:
     run=r"[^/]+",
     probe=r"[^/]+",
+    stage=r"\d+",
     arm=r"[^/]+",
 
 
@@ -59,6 +87,7 @@ localrules:
     probe_config,
     select_lr,
     summarize,
+    interim,
 
 
 onsuccess:
@@ -74,7 +103,7 @@ rule campaign_ab:
         # every run too, not only the report: a report rebuilt by hand from a half-finished campaign
         # (`textrl report`) must not make the campaign look done
         f"{ANALYSIS}/report.html",
-        SUMMARIES,
+        RUN_SUMMARIES,
 
 
 rule all:
@@ -96,7 +125,7 @@ rule plan:
 
 rule runs:
     input:
-        SUMMARIES,
+        RUN_SUMMARIES,
 
 
 if BASE:
@@ -242,13 +271,31 @@ rule summarize:
         "{TEXTRL} summarize {C}/runs/{wildcards.run} > {log} 2>&1"
 
 
+# ---------------------------------------------------------------- sequential seeds (seeds: {per_stage, max_stages})
+
+
+checkpoint interim:
+    # stage k's decisions pick stage k+1's runs: the DAG grows one stage at a time
+    input:
+        plan=f"{C}/plan.json",
+        summaries=lambda wc: [f"{C}/runs/{run}/summary.json" for run in stage_runs(int(wc.stage))],
+        previous=lambda wc: [f"{C}/sequential/stage_{int(wc.stage) - 1}.json"] if int(wc.stage) > 1 else [],
+    output:
+        f"{C}/sequential/stage_{{stage}}.json",
+    log:
+        f"{C}/logs/interim/stage_{{stage}}.log",
+    shell:
+        "{TEXTRL} interim {C} --stage {wildcards.stage} > {log} 2>&1"
+
+
 # ---------------------------------------------------------------- analysis and report
 
 
 rule report:
     input:
         plan=f"{C}/plan.json",
-        summaries=SUMMARIES,
+        summaries=RUN_SUMMARIES,
+        stages=stage_files if STAGES else [],
     output:
         runs=report(f"{ANALYSIS}/runs.csv", caption="rules/captions/runs.rst", category="Results"),
         comparison=report(f"{ANALYSIS}/comparison.json", caption="rules/captions/comparison.rst", category="Results"),

@@ -16,6 +16,7 @@ from analysis.interaction import interaction_estimate
 from analysis.learning import baseline_caution, control_arms, learning
 from analysis.load import Campaign
 from analysis.sanity import aa_check, degenerate, eval_noise
+from analysis.sequential_report import mark_unscheduled, sequential_summary
 from analysis.verdict import verdict
 from textrl.errors import ConfigError
 
@@ -218,6 +219,7 @@ def reproducibility(c: Campaign) -> dict:
 
 
 def analyse(c: Campaign) -> dict:
+    mark_unscheduled(c)
     s, done = c.settings, c.done
     pairs = comparison_pairs(c)
     sizes = sorted(int(g) for g in c.runs["group_size"].dropna().unique())
@@ -240,6 +242,11 @@ def analyse(c: Campaign) -> dict:
             res = pooled_tests(c.problems, b, cand, g)
             if res is not None:
                 gen.append({"baseline": b, "candidate": cand, "group_size": g, **res})
+    seq = sequential_summary(c, _common(done, "eval_k"))
+    if seq is not None:  # the sequential test decides; the fixed-design columns only describe
+        by_key = {r["key"]: r["verdict"] for r in seq["comparisons"]}
+        for r in primary:
+            r["verdict"] = by_key.get(f"{r['candidate']} vs {r['baseline']} G={r['group_size']}", r["verdict"])
     status_counts = c.runs["status"].value_counts().to_dict()
     not_done = c.runs[c.runs["status"] != "done"][["run_id", "status", "detail"]].to_dict("records")
     return {
@@ -251,7 +258,9 @@ def analyse(c: Campaign) -> dict:
         "file_problems": c.file_problems,
         "notes": c.notes,
         "primary": {"endpoint": s.primary, "comparisons": primary},
-        "verdicts": [r["verdict"] for r in primary],
+        "verdicts": [r["verdict"] for r in primary] if seq is None else
+                    [r["verdict"] for r in seq["comparisons"]] or [seq.get("note", "no interim analysis yet")],
+        "sequential": seq,
         "learning": lrn,
         "secondary": secondary_comparisons(c, pairs, sizes),
         "interaction": {f"{cand} vs {b}": interaction_estimate(done, s.primary, b, cand) for b, cand in pairs},

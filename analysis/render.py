@@ -16,6 +16,7 @@ import yaml
 from markdown_it import MarkdownIt
 
 from analysis.sanity import AA_MAX_SPLITS
+from analysis.sequential_report import stage_rows
 from analysis.verdict import _p, endpoint_name
 
 GENERATION_LEVEL_WHY = (
@@ -252,12 +253,15 @@ def render_markdown(doc: dict, figures: list[tuple[str, str, str]]) -> str:
     d, s = doc["design"], doc["settings"]
     ep = endpoint_name(s["primary"], d["k"])
     prim = doc["primary"]["comparisons"]
-    fig = {sec: [f"![{cap}]({name})\n\n*{cap}*\n" for sc, name, cap in figures if sc == sec] for sec in ("primary", "curves", "sepa")}
+    fig = {sec: [f"![{cap}]({name})\n\n*{cap}*\n" for sc, name, cap in figures if sc == sec]
+           for sec in ("primary", "curves", "sepa", "sequential")}
     n_sig = sum(r["significant"] for r in prim)
     against_controls = list(dict.fromkeys(f"{t['baseline']} vs {t['control']} (negative control)"
                                           for t in (doc.get("learning") or {}).get("controls", [])))
     title = ", ".join(d["comparisons"] + against_controls) or "no comparison"
     L = [f"# Campaign `{doc['campaign']}`: {title}", ""]
+    if doc.get("sequential"):
+        return "\n".join(L + _sequential_verdict(doc, ep) + _after_verdict(doc, d, ep, prim, fig))
     L += ["## Verdict", "",
           f"Primary endpoint: **{ep}**, one number per run, compared across seeds ({d['primary_test']}), "
           f"{d['correction']} correction over {d['n_primary_tests']} test(s), family-wise alpha {d['alpha']:g}. "
@@ -267,6 +271,35 @@ def render_markdown(doc: dict, figures: list[tuple[str, str, str]]) -> str:
     controls = doc["learning"]["controls"] if doc.get("learning") else []
     L += [f"- {r['verdict']}" for r in prim] or ([] if controls else ["- no comparison could be made."])
     L += [f"- Negative control: {t['verdict']}" for t in controls]
+    return "\n".join(L + _after_verdict(doc, d, ep, prim, fig))
+
+
+def _sequential_verdict(doc: dict, ep: str) -> list[str]:
+    q = doc["sequential"]
+    m = len(q["comparisons"]) or "no"
+    L = ["## Verdict (sequential design)", "",
+         f"Primary endpoint: **{ep}**, one number per run. Seeds came in stages of {q['per_stage']} per arm and group "
+         f"size, up to {q['max_stages']} stages; after each stage AdaStop's two-sided permutation test "
+         f"({q['spending']} spending, family-wise alpha {q['alpha']:g} over the {m} comparisons of candidates and "
+         f"negative controls with the baseline) decided each comparison or gave it the next stage's seeds. "
+         f"Runs used: **{q['runs_used']} of at most {q['runs_max']}**.", ""]
+    L += [f"- {r['verdict']}" for r in q["comparisons"]] or [f"- {q.get('note', 'no interim analysis yet')}."]
+    L += ["", "## Sequential stages", "",
+          "Per stage, each comparison still open at it: seeds so far (candidate / baseline), the difference of means "
+          "over all its seeds, the statistic T (the sum over stages of each stage's difference), the boundary |T| had to "
+          "exceed at this stage, the family-wise alpha spent so far of what the spending function allows, the futility "
+          "boundary (when futility is on) and the decision. Confidence intervals in the verdicts invert the sequential "
+          "test (valid at the stage it stopped). The Welch/permutation columns further down treat the seeds as a fixed "
+          "sample and only describe.", "",
+          table(["stage", "comparison", "seeds (cand / base)", "difference", "T", "boundary on |T|",
+                 "alpha spent / allowed", "futility boundary", "decision"], stage_rows(q)), "",
+          table(["arm, G", "seeds used", "at most"],
+                [[a, n, q["max_seeds_per_arm"]] for a, n in q["seeds_used"].items()]), ""]
+    return L
+
+
+def _after_verdict(doc: dict, d: dict, ep: str, prim: list[dict], fig: dict) -> list[str]:
+    L = [*fig["sequential"]]
     L += ["", "## Did the arms learn?", "", *_learning_section(doc, d["k"])]
     L += ["", "## Design", "",
           table(["item", "value"], [
@@ -315,7 +348,7 @@ def render_markdown(doc: dict, figures: list[tuple[str, str, str]]) -> str:
           "Campaign spec (resolved, from plan.json):", "", "```yaml",
           yaml.safe_dump(rep["spec"], sort_keys=False).rstrip() if rep["spec"] else "# not available", "```", "",
           "Every number in this report is in `comparison.json`; one row per run with its endpoints is in `runs.csv`.", ""]
-    return "\n".join(L)
+    return L
 
 
 CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1150px;margin:2em auto;

@@ -9,6 +9,7 @@ from analysis import figures as F
 from analysis.analyse import analyse, arm_order, json_safe
 from analysis.load import load_campaign
 from analysis.render import render_html, render_markdown
+from analysis.sequential_report import stage_points
 from textrl.io import atomic_write_text
 
 FIGURE_DIR = "figures"
@@ -38,6 +39,7 @@ def _figures(campaign, doc: dict, out: Path) -> list[tuple[str, str, str]]:
         ("curves", "curves_tokens.png",
          lambda p: F.learning_curves(done_curves, labels, p, x="tokens_generated", base=base)),
         ("sepa", "sepa.png", lambda p: F.sepa_plot(done_curves, labels, p)),
+        ("sequential", "sequential.png", lambda p: F.sequential_plot(stage_points(doc["sequential"]), p)),
     ]
     made = []
     for section, name, draw in jobs:
@@ -66,5 +68,6 @@ def build_report(campaign_dir: str | Path) -> dict:
 def verdict_lines(campaign_dir: str | Path) -> list[str]:
     """The verdicts of a built report (comparison.json), one line each: what a campaign's log ends with."""
     doc = json.loads((Path(campaign_dir) / "analysis" / "comparison.json").read_text())
-    controls = [f"Negative control: {t['verdict']}" for t in (doc.get("learning") or {}).get("controls", [])]
+    controls = [] if doc.get("sequential") else [  # a sequential campaign's verdicts include its controls
+        f"Negative control: {t['verdict']}" for t in (doc.get("learning") or {}).get("controls", [])]
     return [*doc.get("verdicts", []), *controls]

@@ -15,6 +15,7 @@ COMMANDS = {
     "summarize": ("textrl.commands.summarize", "write a finished run's summary.json"),
     "pipelines": ("textrl.commands.pipelines", "print the advantage pipeline presets and their parameters"),
     "plan": ("textrl.commands.plan", "expand a campaign spec: runs, compute, wall time, power preview"),
+    "interim": ("textrl.commands.interim", "interim analysis of a sequential campaign's stage -> sequential/stage_K.json"),
     "status": ("textrl.commands.status", "per-run status of a campaign results directory"),
     "report": ("textrl.commands.report", "rebuild a campaign's statistical comparison and report"),
 }

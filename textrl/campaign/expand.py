@@ -26,6 +26,7 @@ class PlannedRun:
     lr: float | str  # a number, or "from_sweep" until the sweep has picked it
     config: dict[str, Any] = field(compare=False)  # RunConfig dict; train.lr is None while lr is from_sweep
     probe: bool = False
+    stage: int | None = None  # the seed stage of a sequential design; None in a fixed design
 
     @property
     def config_hash(self) -> str:
@@ -33,7 +34,7 @@ class PlannedRun:
 
     def as_plan_entry(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "arm": self.arm, "seed": self.seed, "group_size": self.group_size,
-                "lr": self.lr, "config_hash": self.config_hash, "config": self.config}
+                "lr": self.lr, "stage": self.stage, "config_hash": self.config_hash, "config": self.config}
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -105,7 +106,7 @@ def expand_runs(spec: CampaignSpec, results: str | Path = "results") -> list[Pla
     for i, arm in enumerate(spec.arms):
         many_lrs = isinstance(arm.lr, list)
         for g in spec.group_sizes:
-            for seed in spec.seeds:
+            for seed in spec.seed_list:
                 for lr in arm.lrs:
                     run_id = f"{arm.name}-g{g}-s{seed}" + (f"-{lr_tag(lr)}" if many_lrs else "")
                     number = None if lr == FROM_SWEEP else float(lr)
@@ -113,7 +114,8 @@ def expand_runs(spec: CampaignSpec, results: str | Path = "results") -> list[Pla
                                      model_path=str(base) if base else None)
                     placeholder = spec.sweep.lrs[0] if spec.sweep else 1.0
                     runs.append(PlannedRun(run_id, arm.name, seed, g, lr if number is None else number,
-                                           _resolve(cfg, placeholder)))
+                                           _resolve(cfg, placeholder),
+                                           stage=spec.stages.stage_of(seed) if spec.stages else None))
     return runs
 
 

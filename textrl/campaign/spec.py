@@ -128,6 +128,37 @@ class ArmSpec(_Section):
         return self.lr if isinstance(self.lr, list) else [self.lr]
 
 
+class SeedStages(_Section):
+    per_stage: typing.Annotated[int, Field(ge=2)] = Field(
+        description="Seeds per arm (and group size) in each stage; stage k trains seeds (k-1)*per_stage .. "
+        "k*per_stage-1 (required, >= 2).")
+    max_stages: typing.Annotated[int, Field(ge=2, le=20)] = Field(
+        description="Stages at most: a comparison still open after the last one is reported undecided (required, 2 to 20).")
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(range(self.per_stage * self.max_stages))
+
+    def stage_of(self, seed: int) -> int:
+        return seed // self.per_stage + 1
+
+
+class SequentialSpec(_Section):
+    method: Literal["adastop"] = Field(
+        "adastop", description="adastop: AdaStop's group-sequential permutation test, two-sided, step-down over the "
+        "family (docs/statistics.md) (default adastop).")
+    spending: Literal["pocock", "linear", "obrien_fleming"] = Field(
+        "pocock", description="How alpha is spent over the stages: pocock (Lan-DeMets Pocock type, stops early "
+        "most often), linear (AdaStop's own), obrien_fleming (keeps most of alpha for the last stage) (default pocock).")
+    futility: float = Field(
+        0.0, ge=0, lt=0.5, description="Level spent on stopping a comparison early as futile, when its difference is "
+        "closer to zero than this share of the permutation distribution (AdaStop's beta); never affects the error "
+        "rate of 'better'/'worse' (default 0: no futility stops).")
+    n_permutations: typing.Annotated[int, Field(ge=1000, le=1_000_000)] = Field(
+        10_000, description="Permutation paths of the null distribution (default 10000).")
+    seed: int = Field(0, ge=0, description="Seed of the permutation paths: every interim is reproducible from the files (default 0).")
+
+
 class TrainingSpec(_Section):
     steps: PosInt = Field(300, description="RL steps per run (default 300).")
     prompts_per_step: PosInt = Field(8, description="Prompts per step, B (default 8).")
@@ -173,6 +204,9 @@ class AnalysisSpec(_Section):
     effect_of_interest: Optional[PosFloat] = Field(
         0.05, description="Smallest difference in the primary endpoint worth detecting, for seeds-needed figures (default 0.05)."
     )
+    sequential: Optional[SequentialSpec] = Field(
+        None, description="Settings of the sequential test when seeds is {per_stage, max_stages} (default null: "
+        "the defaults of each field then).")
     aa_check: bool = Field(True, description="Report an A/A comparison of the baseline's seeds split in halves: the test should not fire (default true).")
 
 
@@ -226,7 +260,10 @@ class CampaignSpec(_Section):
     model: ModelConfig = Field(default_factory=ModelConfig, description="'tiny', a local mlx-lm directory, or a hub id (default tiny).")
     backend: Literal["mlx", "tinker"] = Field("mlx", description="mlx (local) or tinker (remote GPUs) (default mlx).")
     arms: list[ArmSpec] = Field(description="At least two arms (required).")
-    seeds: Union[int, list[int]] = Field(5, validate_default=True, description="A count n (seeds 0..n-1) or a list, shared by all arms (default 5).")
+    seeds: Union[int, list[int], SeedStages] = Field(
+        5, validate_default=True, description="A count n (seeds 0..n-1) or a list, shared by all arms; or "
+        "{per_stage, max_stages}: a sequential design that adds a stage of seeds only while a comparison is still "
+        "open (docs/statistics.md, 'Sequential seeds') (default 5).")
     group_sizes: list[int] = Field(default_factory=lambda: [8], description="Completions per prompt, each >= 2 (default [8]).")
     training: TrainingSpec = Field(default_factory=TrainingSpec, description="Optimisation and rollout settings shared by all arms.")
     evaluation: EvalConfig = Field(default_factory=EvalConfig, description="Held-out evaluation: k, temperature, top_p, max_tokens, greedy, seed.")
@@ -254,7 +291,12 @@ class CampaignSpec(_Section):
     @field_validator("seeds", mode="before")
     @classmethod
     def _seeds(cls, v: Any) -> Any:
-        return _seed_list(v, "seeds")
+        if isinstance(v, dict):
+            try:
+                return SeedStages.model_validate(v)
+            except ValidationError as e:
+                raise ValueError(_pydantic_message(e.errors()[0])) from None
+        return v if isinstance(v, SeedStages) else _seed_list(v, "seeds")
 
     @field_validator("group_sizes")
     @classmethod
@@ -308,9 +350,40 @@ class CampaignSpec(_Section):
                       if "heldout_auc" in eps]
         if uses_curve and self.evaluation.every is None:
             raise _FieldError(f"analysis.{uses_curve[0]}", "heldout_auc needs the held-out curve: set evaluation.every")
+        if self.stages is None and self.analysis.sequential is not None:
+            raise _FieldError("analysis.sequential", "is given but seeds is a fixed count or list; a sequential "
+                              "design needs seeds: {per_stage: n, max_stages: k}")
+        if self.stages is not None:
+            if self.analysis.paired:
+                raise _FieldError("analysis.paired", "the sequential test compares unpaired seeds; set paired: false")
+            many = [i for i, a in enumerate(self.arms) if isinstance(a.lr, list)]
+            if many:
+                raise _FieldError(f"arms[{many[0]}].lr", "a sequential design needs one lr per arm (a number or "
+                                  "from_sweep), not a list")
         if self.training.lr_schedule == "warmup" and self.training.warmup_steps == 0:
             raise _FieldError("training.warmup_steps", "expected a positive integer when lr_schedule is 'warmup', got 0")
         return self
+
+    @property
+    def stages(self) -> SeedStages | None:
+        """The sequential seed design, or None for a fixed seed list."""
+        return self.seeds if isinstance(self.seeds, SeedStages) else None
+
+    @property
+    def seed_list(self) -> list[int]:
+        """Every seed a run may get: all of them in a fixed design, the most the stages can use otherwise."""
+        return self.seeds.seeds if isinstance(self.seeds, SeedStages) else list(self.seeds)
+
+    @property
+    def sequential_test(self) -> SequentialSpec:
+        return self.analysis.sequential or SequentialSpec()
+
+    @property
+    def sequential_family(self) -> list[str]:
+        """The arms the sequential test compares with the baseline: the candidates and the negative controls
+        (a control decided early needs no more seeds either)."""
+        controls = [a.name for a in self.arms if a.control and a.name not in self.candidate_arms]
+        return [*self.candidate_arms, *controls]
 
     @property
     def baseline_arm(self) -> str:

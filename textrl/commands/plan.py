@@ -47,14 +47,14 @@ def _group_lines(runs, kind: str) -> list[str]:
     return [f"{kind}:"] + lines
 
 
-def render(spec, runs, probes, compute, preview) -> str:
+def render(spec, runs, probes, compute, preview, sequential=None) -> str:
     from textrl.campaign.estimate import format_duration
 
     def n(count, noun):
         return f"{count} {noun}{'' if count == 1 else 's'}"
 
     out = [f"campaign {spec.name}: task {spec.task.name}, model {spec.model.path}, backend {spec.backend}",
-           f"  {n(len(spec.arms), 'arm')} x {n(len(spec.group_sizes), 'group size')} x {n(len(spec.seeds), 'seed')}"
+           f"  {n(len(spec.arms), 'arm')} x {n(len(spec.group_sizes), 'group size')} x {n(len(spec.seed_list), 'seed')}"
            + (" x lrs" if any(isinstance(a.lr, list) for a in spec.arms) else "")
            + f" = {len(runs)} training runs" + (f", plus {len(probes)} LR probe runs" if probes else ""), ""]
     if probes:
@@ -66,9 +66,14 @@ def render(spec, runs, probes, compute, preview) -> str:
         out += [f"  lr 'from sweep' ({', '.join(swept)}): chosen after the probes; snakemake -n lists these runs "
                 "with the lr still open", ""]
     cands = spec.candidate_arms
-    out += [f"comparisons: {', '.join(cands)} vs baseline {spec.baseline_arm}, at each group size "
-            f"({', '.join(map(str, spec.group_sizes))}): {len(cands)} candidate(s), one primary family, "
-            f"{spec.analysis.correction} across all of its tests", ""]
+    if spec.stages is None:
+        out += [f"comparisons: {', '.join(cands)} vs baseline {spec.baseline_arm}, at each group size "
+                f"({', '.join(map(str, spec.group_sizes))}): {len(cands)} candidate(s), one primary family, "
+                f"{spec.analysis.correction} across all of its tests", ""]
+    else:
+        out += [f"comparisons: {', '.join(spec.sequential_family)} vs baseline {spec.baseline_arm}, at each group "
+                f"size ({', '.join(map(str, spec.group_sizes))}): one sequential family (negative controls included: "
+                "a control decided early needs no more seeds)", ""]
     out += [
         "compute:",
         f"  training completions {compute.train_completions:,} (at most {compute.train_tokens_max:,} tokens)",
@@ -90,18 +95,35 @@ def render(spec, runs, probes, compute, preview) -> str:
         ]
         if p.effect_of_interest is not None:
             out.append(f"  seeds per arm to detect {p.effect_of_interest:g}: {p.seeds_needed}")
+    if sequential is not None:
+        q, t = sequential, spec.sequential_test
+        eff = spec.analysis.effect_of_interest or 0.0
+        out += [
+            f"sequential seeds: stages of {q.per_stage} seeds per arm and group size, at most {q.stages} stages; after "
+            f"each, the {t.method} test ({t.spending} spending, alpha {spec.analysis.alpha:g} over "
+            f"{len(spec.sequential_family) * len(spec.group_sizes)} comparisons) decides or adds a stage",
+            f"  at most {q.max_runs} training runs (the compute and wall time above are this maximum); snakemake -n "
+            "shows stage 1 and the interim, later stages appear as interims decide",
+            f"  expected, by {q.simulations} simulations at the ASSUMED SD {spec.power_preview.prior_sd:g} "
+            f"({q.n_permutations} permutations each; negative controls simulated as no different):",
+            f"    no effect:          {q.runs_no_effect:.1f} runs, {q.stages_no_effect:.2f} stages",
+            f"    candidates {eff:+g}:  {q.runs_effect:.1f} runs, {q.stages_effect:.2f} stages; power {q.power:.2f} "
+            "(share of candidate comparisons found better)",
+        ]
     return "\n".join(out)
 
 
 def run(args: argparse.Namespace) -> int:
     from textrl.campaign import expand_probes, expand_runs, load_spec, write_plan
     from textrl.campaign.estimate import estimate
-    from textrl.campaign.preview import power_preview
+    from textrl.campaign.preview import power_preview, sequential_preview
 
     spec = load_spec(args.spec)
     runs, probes = expand_runs(spec, args.out), expand_probes(spec, args.out)
     compute = estimate(spec, runs, probes, args.cores)
-    print(render(spec, runs, probes, compute, power_preview(spec)))
+    sequential = sequential_preview(spec)
+    # a sequential design's seeds are not fixed: its own preview replaces the fixed-seed power figures
+    print(render(spec, runs, probes, compute, None if sequential else power_preview(spec), sequential))
     if args.runs:
         print("\nrun ids:")
         print("\n".join(f"  {r.run_id}  lr={_lr(r.lr)}  {r.config_hash}" for r in probes + runs))
