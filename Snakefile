@@ -4,6 +4,9 @@
     snakemake --profile profiles/default --cores 2 campaign_ab --config campaign=campaigns/smoke.yaml
     snakemake -n campaign_ab                                                   # the job plan
 
+A spec with seeds: {per_stage, max_stages} trains in stages: the `interim` checkpoint after each stage
+writes sequential/stage_<k>.json, whose next_stage_runs are the next stage's runs (docs/statistics.md).
+
 Targets: campaign_ab (default, = all), plan, runs, analysis, report. Wiring only: every rule calls the
 textrl CLI or a package function. Run ids, configs and resources come from textrl.campaign's expansion
 of the spec, the same one `textrl plan` prints.

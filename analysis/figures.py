@@ -182,7 +182,7 @@ def sepa_plot(curves: pd.DataFrame, labels: list[str], path: Path) -> str | None
 
 
 def sequential_plot(stages: pd.DataFrame, path: Path) -> str | None:
-    """|T_k| of each comparison at each stage it was open, against the rejection boundary (and futility's)."""
+    """|T_k| of each comparison at each stage it was open, against the boundary it was judged by."""
     if stages.empty:
         return None
     comparisons = list(dict.fromkeys(stages["comparison"]))
@@ -190,28 +190,27 @@ def sequential_plot(stages: pd.DataFrame, path: Path) -> str | None:
     fig = Figure(figsize=(6.4, 3.9), dpi=DPI)
     ax = fig.subplots()
     fig.subplots_adjust(left=0.12, right=0.7, bottom=0.14, top=0.9)
-    bound = stages.drop_duplicates("stage").sort_values("stage")
-    finite = bound[bound["boundary"].notna()]
-    ax.step(finite["stage"], finite["boundary"], where="mid", color="black", ls="--", lw=1.3,
-            label="rejection boundary")
     for name in comparisons:
         d = stages[stages["comparison"] == name].sort_values("stage")
         ax.plot(d["stage"], d["statistic"].abs(), "o-", color=colours[name], label=name)
+        b = d[d["boundary"].notna()]
+        ax.plot(b["stage"], b["boundary"], "_", color=colours[name], ms=18, mew=2)
         fut = d[d["futility"].notna()]
         if len(fut):
             ax.plot(fut["stage"], fut["futility"], "v", color=colours[name], alpha=0.6)
-        decided = d[~d["decision"].isin(["continue"])]
-        for _, r in decided.iterrows():
+        for _, r in d[d["decision"] != "continue"].iterrows():
             ax.annotate(r["decision"], (r["stage"], abs(r["statistic"])), textcoords="offset points", xytext=(4, 4),
                         fontsize=7, color=colours[name])
+    ax.plot([], [], "_", color="black", ms=18, mew=2, label="boundary (same colour)")
     ax.set_xticks(sorted(stages["stage"].unique()))
     ax.set_xlabel("stage")
     ax.set_ylabel("|T| = |sum of stage differences|")
     ax.set_title("Sequential test: statistic against its boundary", fontsize=10)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.savefig(path)
-    missing = "" if len(finite) == len(bound) else (" A stage without a dashed line could reject nothing: its "
-                                                     "share of alpha is below the smallest permutation p it allows.")
+    none = stages["boundary"].isna().any()
     return ("Each comparison's statistic (the sum over stages of the candidate-minus-baseline mean difference) at "
-            "every stage it was open; a comparison is decided when its point lies above the dashed boundary "
-            "(triangles: futility boundary)." + missing)
+            "every stage it was open, and as a bar the boundary it was judged against (step-down: the family's "
+            "maximum over the comparisons still open); a comparison is decided when its point lies above its bar"
+            " (triangles: futility boundary)." + (" A stage without a bar could reject nothing: its share of alpha is "
+                                                  "below the smallest permutation p it allows." if none else ""))

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.load import Campaign, load_campaign
-from analysis.sequential import DECIDED, OPEN, Comparison, Design, StageResult, run_interims, spent
+from analysis.sequential import Comparison, Design, SequentialTest, StageResult, spent
 from textrl.errors import ConfigError
 from textrl.io import atomic_write_json
 
@@ -122,12 +122,28 @@ def _values(c: Campaign, plan: SequentialPlan, run_ids: list[str], stage: int) -
 
 
 def recompute(campaign_dir: str | Path, c: Campaign, plan: SequentialPlan, upto: int) -> tuple[list[StageResult], dict[int, list[str]]]:
+    """The interims of stages 1..upto from the runs; each earlier stage must agree with its stage file."""
     sched = scheduled(campaign_dir, c, plan)
     if upto not in sched:
         raise ConfigError(f"stage {upto}: no runs are scheduled for it (the interim of stage {upto - 1} is missing, "
                           "or it closed every comparison)")
-    stages = [_values(c, plan, sched[k], k) for k in range(1, upto + 1)]
-    return run_interims(plan.design, plan.comparisons, stages), sched
+    test = SequentialTest(plan.design, plan.comparisons)
+    for k in range(1, upto + 1):
+        result = test.step(_values(c, plan, sched[k], k))
+        if k < upto:
+            _check_written(stage_path(campaign_dir, k), result)
+    return test.results, sched
+
+
+def _check_written(path: Path, result: StageResult) -> None:
+    """A closed stage is never re-decided: its file must hold the decisions its runs give now."""
+    written = {x["key"]: x["decision"] for x in _read_stage(path)["comparisons"]}
+    if written != result.decisions:
+        key = sorted(k for k in result.decisions if written.get(k) != result.decisions[k])[0]
+        raise ConfigError(
+            f"{path}: stage {result.stage} decided {key!r} as {written.get(key)!r}, but its runs now give "
+            f"{result.decisions[key]!r}: a run's summary.json changed after the stage was decided. A closed stage is "
+            "never re-decided; restore the runs, or start the campaign again in a new results directory")
 
 
 def _finite(x: float) -> float | None:
@@ -153,6 +169,7 @@ def stage_document(c: Campaign, plan: SequentialPlan, results: list[StageResult]
         comps.append({"key": comp.key, "baseline": plan.baseline, "candidate": arm, "group_size": g,
                       "decision": r.decisions[comp.key], "decided_at_stage": decided_at.get(comp.key),
                       "statistic": seen.statistic[comp.key], "difference": seen.difference[comp.key],
+                      "boundary": _finite(seen.faced[comp.key]),
                       "n_baseline": nb, "n_candidate": nc,
                       "futility_boundary": seen.futility_boundary.get(comp.key)})
     next_runs = _stage_runs(c.runs, plan, k + 1, r.next_agents) if not r.finished else []
@@ -166,21 +183,6 @@ def stage_document(c: Campaign, plan: SequentialPlan, results: list[StageResult]
             "next_stage": None if r.finished else k + 1, "next_stage_runs": next_runs}
 
 
-def check_history(campaign_dir: str | Path, results: list[StageResult]) -> None:
-    """Every stage file before the last must hold the decisions the runs give now."""
-    for res in results[:-1]:
-        path = stage_path(campaign_dir, res.stage)
-        if not path.exists():
-            raise ConfigError(f"{path}: missing; run the interims in order (stage {res.stage} before {results[-1].stage})")
-        written = {x["key"]: x["decision"] for x in _read_stage(path)["comparisons"]}
-        if written != res.decisions:
-            changed = sorted(k for k in res.decisions if written.get(k) != res.decisions[k])
-            raise ConfigError(
-                f"{path}: stage {res.stage} decided {changed[0]!r} as {written.get(changed[0])!r}, but its runs now give "
-                f"{res.decisions[changed[0]]!r}: a run's summary.json changed after the stage was decided. A closed stage is "
-                "never re-decided; restore the runs, or start the campaign again in a new results directory")
-
-
 def write_interim(campaign_dir: str | Path, stage: int) -> Path:
     """The interim analysis after `stage`: results/<c>/sequential/stage_<stage>.json."""
     c = load_campaign(campaign_dir)
@@ -191,11 +193,7 @@ def write_interim(campaign_dir: str | Path, stage: int) -> Path:
     if not 1 <= stage <= plan.design.max_stages:
         raise ConfigError(f"stage must be between 1 and {plan.design.max_stages}, got {stage}")
     results, sched = recompute(campaign_dir, c, plan, stage)
-    check_history(campaign_dir, results)
     path = stage_path(campaign_dir, stage)
     atomic_write_json(path, stage_document(c, plan, results, sched))
     return path
 
-
-def is_decided(decision: str) -> bool:
-    return decision in DECIDED and decision != OPEN

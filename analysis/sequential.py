@@ -19,7 +19,7 @@ rate of its two-sided test (benchmarks/sequential.py measures about 0.11 to 0.14
 module keeps its algorithm and fixes that; the benchmark prints both side by side.
 
 Everything is a pure function of the stage values and the design's seed, so an interim can be recomputed
-from the result files at any time and must agree with the decisions already written (see `check_history`).
+from the result files at any time and must agree with the decisions already written (analysis.interim checks).
 Numpy and scipy only: no mlx.
 """
 
@@ -80,6 +80,7 @@ class StageResult:
     n: dict[str, tuple[int, int]]               # (baseline seeds, candidate seeds) so far
     boundary: float                             # the first step's boundary on |T_k| (inf: no rejection possible)
     step_boundaries: list[float]                # every step-down boundary tried at this stage
+    faced: dict[str, float]                     # the boundary each open comparison was judged against
     futility_boundary: dict[str, float]
     alpha_spent: float                          # cumulative, as used (<= the spending function)
     next_agents: list[str] = field(default_factory=list)  # agents that the next stage's open comparisons need
@@ -157,7 +158,7 @@ class SequentialTest:
             rng = np.random.default_rng([d.seed, k, i])  # per stage and comparison: reproducible from files
             null[c.key] += _permuted_differences(rng, b, x, B)
         budget = int(math.floor((spent(d.alpha, k / K, d.spending) - self.alpha_spent) * B + 1e-9))
-        current, decided_now, boundaries = list(open_now), [], []
+        current, decided_now, boundaries, faced = list(open_now), [], [], {}
         first_max = None
         while current:  # step-down: the largest |T| first, against the maximum over the comparisons left
             null_max = np.max(np.abs(np.stack([null[c.key] for c in current])), axis=0)
@@ -168,9 +169,11 @@ class SequentialTest:
             top = max(current, key=lambda c: abs(stat[c.key]))
             if abs(stat[top.key]) <= bound + tol:
                 break
+            faced[top.key] = bound
             decisions[top.key] = BETTER if stat[top.key] > 0 else WORSE
             decided_now.append(top.key)
             current.remove(top)
+        faced.update({c.key: boundaries[-1] for c in current})  # |T| <= the last step's boundary
         first = boundaries[0]
         self.alpha_spent += float(np.sum(self.alive & (first_max > first + tol)) / B)
         self.alive &= first_max <= first + tol
@@ -196,7 +199,7 @@ class SequentialTest:
         result = StageResult(
             stage=k, decisions=dict(decisions), decided_now=decided_now,
             statistic={c.key: stat[c.key] for c in open_now}, difference=diff, n=n, boundary=first,
-            step_boundaries=boundaries, futility_boundary=futility_bound, alpha_spent=self.alpha_spent,
+            step_boundaries=boundaries, faced=faced, futility_boundary=futility_bound, alpha_spent=self.alpha_spent,
             next_agents=list(dict.fromkeys(needed)))
         self.results.append(result)
         return result

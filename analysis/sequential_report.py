@@ -10,8 +10,18 @@ from analysis.interim import _read_stage, agent_id, scheduled, sequential_plan, 
 from analysis.load import Campaign
 from analysis.sequential import BETTER, FUTILE, OPEN, UNDECIDED, WORSE, repeated_ci
 from analysis.verdict import _num, _p, endpoint_name
+from textrl.errors import ConfigError
 
 NOT_NEEDED = "not_needed"
+
+
+def _scheduled(c: Campaign, plan) -> dict[int, list[str]]:
+    """The stages' runs as far as readable stage files say; an unreadable one is a file problem, not a crash."""
+    try:
+        return scheduled(c.root, c, plan)
+    except ConfigError as e:
+        c.file_problems.append({"path": str(c.root / "sequential"), "problem": str(e)})
+        return {}
 
 
 def mark_unscheduled(c: Campaign) -> None:
@@ -19,7 +29,7 @@ def mark_unscheduled(c: Campaign) -> None:
     plan = sequential_plan(c.spec)
     if plan is None:
         return
-    wanted = {rid for ids in scheduled(c.root, c, plan).values() for rid in ids}
+    wanted = {rid for ids in _scheduled(c, plan).values() for rid in ids}
     idle = (c.runs["status"] == "missing") & ~c.runs["run_id"].isin(wanted)
     c.runs.loc[idle, "status"] = NOT_NEEDED
     c.runs.loc[idle, "detail"] = "its seed stage was not needed: the sequential design decided before it"
@@ -40,10 +50,13 @@ def sequential_summary(c: Campaign, k: int | None) -> dict | None:
     stages = []
     for stage in range(1, d.max_stages + 1):
         path = stage_path(c.root, stage)
-        if not path.exists():
+        try:
+            stages.append(_read_stage(path))
+        except ConfigError as e:
+            if path.exists():
+                c.file_problems.append({"path": str(path), "problem": str(e)})
             break
-        stages.append(_read_stage(path))
-    sched = scheduled(c.root, c, plan)
+    sched = _scheduled(c, plan) if stages else {}
     agents = list(dict.fromkeys(a for comp in plan.comparisons for a in (comp.baseline, comp.candidate)))
     seeds_used = {a: sum(len(_stage_values(c, plan, ids, a)) for ids in sched.values()) for a in agents}
     out = {"method": stages[0]["method"] if stages else None, "per_stage": d.per_stage, "max_stages": d.max_stages,
@@ -58,8 +71,8 @@ def sequential_summary(c: Campaign, k: int | None) -> dict | None:
     margin = (c.settings.equivalence_margin if c.settings else None)
     for comp, entry in zip(plan.comparisons, last["comparisons"]):
         stop = entry["decided_at_stage"] or last["stage"]
-        base = [_stage_values(c, plan, sched[s], comp.baseline) for s in range(1, stop + 1)]
-        cand = [_stage_values(c, plan, sched[s], comp.candidate) for s in range(1, stop + 1)]
+        base = [_stage_values(c, plan, sched.get(s, []), comp.baseline) for s in range(1, stop + 1)]
+        cand = [_stage_values(c, plan, sched.get(s, []), comp.candidate) for s in range(1, stop + 1)]
         ci = (None, None)
         if all(b.size and x.size for b, x in zip(base, cand)):
             ci = repeated_ci(d, base, cand, d.alpha / m)
@@ -88,10 +101,11 @@ def sequential_verdict(r: dict, seq: dict, endpoint: str, k: int | None, control
            f"{_num(r['ci_high'])}; {r['n_candidate']} vs {r['n_baseline']} seeds of at most {seq['max_seeds_per_arm']})")
     when = f"decided at stage {stop} of {K}"
     eq = r.get("equivalence") or {}
-    tost = (f" Equivalent within +/- {eq['margin']:g} (TOST on the seeds used, holm-adjusted p = "
-            f"{_p(eq['p_adjusted'])})." if eq.get("equivalent") else
-            f" Not shown equivalent within +/- {eq['margin']:g} (TOST holm-adjusted p = {_p(eq['p_adjusted'])})."
-            if eq else "")
+    tost = ("" if not eq else
+            f" It is also within the equivalence margin +/- {eq['margin']:g} (TOST holm-adjusted p = "
+            f"{_p(eq['p_adjusted'])}): real, but smaller than the difference the spec counts as mattering."
+            if eq.get("equivalent") else
+            f" Not shown equivalent within +/- {eq['margin']:g} (TOST holm-adjusted p = {_p(eq['p_adjusted'])}).")
     d = r["decision"]
     if d in (BETTER, WORSE) and control:
         if d == WORSE:
@@ -101,14 +115,17 @@ def sequential_verdict(r: dict, seq: dict, endpoint: str, k: int | None, control
     if d in (BETTER, WORSE):
         return (f"{who}: {r['candidate']} is {'better' if d == BETTER else 'worse'} than {r['baseline']} on {ep}, "
                 f"{when} (sequential permutation test, family-wise alpha {seq['alpha']:g}): {est}.{tost}")
-    if d == FUTILE:
-        return (f"{who}: stopped for futility at stage {stop} of {K}: the difference is closer to zero than the "
-                f"futility boundary; {est}. This is not evidence that the arms are equal.{tost}")
-    if d == UNDECIDED:
-        return (f"{who}: no significant difference on {ep} after all {K} stages (sequential permutation test, "
-                f"family-wise alpha {seq['alpha']:g}): {est}. This is not evidence that the arms are equal.{tost}")
-    assert d == OPEN
-    return f"{who}: still open after stage {stop} of {K}: {est}; the next stage's runs decide further."
+    if d == OPEN:
+        return f"{who}: still open after stage {stop} of {K}: {est}; the next stage's runs decide further."
+    why = (f"stopped for futility at stage {stop} of {K} (the difference is closer to zero than the futility "
+           "boundary)" if d == FUTILE else
+           f"no significant difference after all {K} stages (sequential permutation test, family-wise alpha "
+           f"{seq['alpha']:g})")
+    if eq.get("equivalent"):
+        return (f"{who}: equivalent within +/- {eq['margin']:g} on {ep} (TOST on the seeds used, holm-adjusted p = "
+                f"{_p(eq['p_adjusted'])}): the data rule out any difference as large as the margin; {why}: {est}.")
+    assert d in (FUTILE, UNDECIDED), d
+    return f"{who}: {why} on {ep}: {est}. This is not evidence that the arms are equal.{tost}"
 
 
 def stage_rows(seq: dict) -> list[list]:
@@ -119,7 +136,7 @@ def stage_rows(seq: dict) -> list[list]:
                 continue
             rows.append([st["stage"], cmp["key"], f"{cmp['n_candidate']} / {cmp['n_baseline']}",
                          _num(cmp["difference"]), _num(cmp["statistic"]),
-                         "none possible" if st["boundary"] is None else f"{st['boundary']:.4f}",
+                         "none possible" if cmp["boundary"] is None else f"{cmp['boundary']:.4f}",
                          f"{st['alpha_spent']:.4f} of {st['alpha_allowed']:.4f}",
                          "n/a" if cmp.get("futility_boundary") is None else f"{cmp['futility_boundary']:.4f}",
                          cmp["decision"]])
@@ -134,6 +151,6 @@ def stage_points(seq: dict | None) -> pd.DataFrame:
             if cmp["decided_at_stage"] is not None and cmp["decided_at_stage"] < st["stage"]:
                 continue
             rows.append({"stage": st["stage"], "comparison": cmp["key"], "statistic": cmp["statistic"],
-                         "boundary": st["boundary"], "futility": cmp.get("futility_boundary"),
+                         "boundary": cmp["boundary"], "futility": cmp.get("futility_boundary"),
                          "decision": cmp["decision"]})
     return pd.DataFrame(rows, columns=["stage", "comparison", "statistic", "boundary", "futility", "decision"])

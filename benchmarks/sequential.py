@@ -1,6 +1,6 @@
 """Error rate, power and seeds used of the sequential seed design, by simulation through the interim code.
 
-    .venv/bin/python benchmarks/sequential.py [--campaigns 1000] [--per-stage 3] [--max-stages 6]
+    .venv/bin/python benchmarks/sequential.py [--campaigns 2000] [--per-stage 5] [--max-stages 4]
         [--spending pocock] [--workers 2] [--adastop 300]
 
 Each simulated campaign is a campaign spec (seeds: {per_stage, max_stages}) turned into its design and
@@ -127,10 +127,10 @@ def adastop_fwer(n_campaigns: int, per_stage: int, max_stages: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--campaigns", type=int, default=1000, help="campaigns per null scenario (4 scenarios)")
+    ap.add_argument("--campaigns", type=int, default=2000, help="campaigns per null scenario (4 scenarios)")
     ap.add_argument("--effect-campaigns", type=int, default=500, help="campaigns per effect scenario (4 scenarios)")
-    ap.add_argument("--per-stage", type=int, default=3)
-    ap.add_argument("--max-stages", type=int, default=6)
+    ap.add_argument("--per-stage", type=int, default=5)
+    ap.add_argument("--max-stages", type=int, default=4)
     ap.add_argument("--spending", default="pocock")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--adastop", type=int, default=0, help="also run adastop 0.1.3 on this many 2-arm null campaigns")

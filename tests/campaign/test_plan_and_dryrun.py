@@ -100,7 +100,8 @@ def test_write_plan_contents(tmp_path):
     plan = json.loads((out / "plan.json").read_text())
     assert plan["campaign"] == "t" and len(plan["runs"]) == 12 and len(plan["probes"]) == 2
     entry = next(r for r in plan["runs"] if r["run_id"] == "full-g8-s2")
-    assert set(entry) == {"run_id", "arm", "seed", "group_size", "lr", "config_hash", "config"}
+    assert set(entry) == {"run_id", "arm", "seed", "group_size", "lr", "stage", "config_hash", "config"}
+    assert entry["stage"] is None  # a fixed seed design
     assert entry["lr"] == "from_sweep" and entry["config"]["train"]["lr"] is None
     assert plan["spec"]["analysis"]["baseline"] == "grpo" and plan["spec"]["analysis"]["candidates"] == ["full"]
     assert plan["spec"]["seeds"] == [0, 1, 2]
@@ -154,3 +155,28 @@ def test_shipped_campaigns_are_valid(name):
         assert {a.advantage["preset"] for a in spec.arms} == {"grpo", "full"}
     if name == "tinker":
         assert spec.backend == "tinker" and "/" in spec.model.path
+
+
+def test_a_sequential_plan_lists_every_stage_and_previews_the_seeds_it_expects(tmp_path, capsys):
+    raw = spec_dict(arms=[*ARMS[:2], {"name": "ctl", "advantage": {"preset": "grpo"}, "control": "bernoulli"}],
+                    seeds={"per_stage": 3, "max_stages": 3}, group_sizes=[4])
+    spec = load_spec(raw)
+    assert spec.seed_list == list(range(9)) and spec.sequential_family == ["full", "ctl"]
+    runs = expand_runs(spec, tmp_path)
+    assert [r.stage for r in runs if r.arm == "grpo"] == [1, 1, 1, 2, 2, 2, 3, 3, 3]
+    path = tmp_path / "seq.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert main(["plan", str(path), "--out", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "comparisons: full, ctl vs baseline grpo, at each group size (4): one sequential family" in text
+    assert "at most 27 training runs" in text and "minimum detectable effect" not in text
+    assert re.search(r"no effect: +\d+\.\d runs, \d\.\d\d stages", text)
+    assert re.search(r"candidates \+0\.05: +\d+\.\d runs, \d\.\d\d stages; power \d\.\d\d", text)
+    assert json.loads((tmp_path / "t" / "plan.json").read_text())["spec"]["seeds"] == {"per_stage": 3, "max_stages": 3}
+    # snakemake -n knows stage 1 and its interim; later stages appear as the interims decide
+    out = subprocess.run([str(SNAKEMAKE), "-n", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "campaign_ab",
+                          "--config", f"campaign={path}", f"results={tmp_path / 'results'}"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out.stdout, re.M))
+    assert counts["train"] == "9" and counts["interim"] == "1", out.stdout[-2000:]

@@ -6,6 +6,10 @@ after it stopped, and on a cluster's shared filesystem).
            of its own step times, for slow steps).
 - failed:  not running, and its last log ends in an error (the log's last lines are shown).
 - pending: everything else, including runs stopped mid-way: they resume from their checkpoint.
+
+A sequential campaign (seeds: {per_stage, max_stages}) adds two states for runs of stage k > 1:
+- waiting:    stage k-1's interim (sequential/stage_<k-1>.json) has not decided yet whether they train;
+- not_needed: it decided they do not (every comparison needing them was closed).
 """
 
 from __future__ import annotations
@@ -113,7 +117,35 @@ def campaign_status(campaign_dir: str | Path, *, now: float | None = None) -> li
         raise ConfigError(f"{plan_path}: no plan.json; is {campaign_dir} a campaign results directory "
                           "(written by `textrl plan` or the Snakefile's plan rule)?")
     plan = read_json(plan_path)
-    return [run_status(campaign_dir, entry, now=now) for entry in plan["runs"]]
+    gate = _sequential_gate(campaign_dir, plan)
+    out = []
+    for entry in plan["runs"]:
+        state = gate(entry)
+        out.append(run_status(campaign_dir, entry, now=now) if state is None else
+                   RunStatus(entry["run_id"], entry["arm"], state, entry["config"]["train"]["steps"]))
+    return out
+
+
+def _sequential_gate(campaign_dir: Path, plan: dict):
+    """entry -> None (an ordinary run) or the sequential state of a later-stage run that has not started."""
+    if not isinstance((plan.get("spec") or {}).get("seeds"), dict):
+        return lambda entry: None
+    chosen: dict[int, set[str]] = {}
+    for path in (campaign_dir / "sequential").glob("stage_*.json"):
+        try:
+            chosen[int(path.stem.split("_")[1]) + 1] = set(read_json(path).get("next_stage_runs") or [])
+        except (OSError, ValueError, AttributeError):
+            continue  # a file cut short: the interim is rerun; its runs count as waiting meanwhile
+
+    def gate(entry: dict) -> str | None:
+        stage = entry.get("stage") or 1
+        if stage == 1 or (campaign_dir / "runs" / entry["run_id"]).exists():
+            return None
+        if stage not in chosen:
+            return "waiting"
+        return None if entry["run_id"] in chosen[stage] else "not_needed"
+
+    return gate
 
 
 def campaign_eta(statuses: list[RunStatus], parallel: int) -> float | None:

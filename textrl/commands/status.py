@@ -1,4 +1,5 @@
-"""`textrl status results/<campaign>`: done / running / failed / pending per run, last step, reward, ETA."""
+"""`textrl status results/<campaign>`: done / running / failed / pending (sequential campaigns: waiting /
+not_needed) per run, last step, reward, ETA."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ def run(args: argparse.Namespace) -> int:
         eta = format_duration(s.eta_s) if s.eta_s is not None else ""
         print(f"{s.run_id:<28} {s.state:<8} {f'{s.last_step}/{s.steps}':>11} {reward:>7} {eta:>8}")
     counts = Counter(s.state for s in statuses)
-    summary = ", ".join(f"{counts[k]} {k}" for k in ("done", "running", "failed", "pending") if counts[k])
+    summary = ", ".join(f"{counts[k]} {k}" for k in ("done", "running", "failed", "pending", "waiting", "not_needed")
+                        if counts[k])
     eta = campaign_eta(statuses, args.cores)
     print(f"\n{len(statuses)} runs: {summary}" + (f"; about {format_duration(eta)} of training left" if eta else ""))
     for s in statuses:
