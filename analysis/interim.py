@@ -142,8 +142,9 @@ def _check_written(path: Path, result: StageResult) -> None:
         key = sorted(k for k in result.decisions if written.get(k) != result.decisions[k])[0]
         raise ConfigError(
             f"{path}: stage {result.stage} decided {key!r} as {written.get(key)!r}, but its runs now give "
-            f"{result.decisions[key]!r}: a run's summary.json changed after the stage was decided. A closed stage is "
-            "never re-decided; restore the runs, or start the campaign again in a new results directory")
+            f"{result.decisions[key]!r}: a run's summary.json, or the spec's analysis or seeds settings, changed after "
+            "the stage was decided. A closed stage is never re-decided; restore them, or start the campaign again in "
+            "a new results directory")
 
 
 def _finite(x: float) -> float | None:
