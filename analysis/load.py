@@ -179,6 +179,11 @@ def _run_row(run_dir: Path, entry: dict, reader: _Reader) -> tuple[dict, dict | 
         reader.note(run_dir / "summary.json", "not a JSON object")
         row.update(status="malformed", detail="summary.json is not a JSON object")
         return row, None, None
+    if not (run_dir / "eval.json").is_file():  # the summary outlived its evaluation: not a finished run
+        reader.note(run_dir / "eval.json", "missing beside summary.json")
+        row.update(status="not_finished", detail="eval.json is missing (deleted?); rerunning the campaign evaluates "
+                                                 "and summarizes the run again")
+        return row, None, None
     config = reader.json(run_dir / "config.json")
     ev = reader.json(run_dir / "eval.json")
     ev = ev if isinstance(ev, dict) else None

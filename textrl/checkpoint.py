@@ -17,6 +17,7 @@ import zlib
 from pathlib import Path
 from typing import Callable
 
+from textrl.errors import ConfigError
 from textrl.io import atomic_write_json, atomic_write_text, read_json
 
 STATE = "state.json"
@@ -104,12 +105,15 @@ def truncate_log(path: str | os.PathLike, max_step: int) -> int:
     if not path.exists():
         return 0
     kept = []
-    for line in _read_lines(path):
+    for lineno, line in enumerate(_read_lines(path), 1):
         try:
             row = json.loads(line)
         except json.JSONDecodeError:
-            break
-        if row.get("step", 0) <= max_step:
+            # a kill leaves only a torn last line, which _read_lines already dropped: this one is corruption,
+            # and skipping it (or everything after it) would resume with a hole in the record
+            raise ConfigError(f"{path}: line {lineno} is not valid JSON, and it is a complete line (not one cut "
+                              "short by a kill); restore the file, or start the run again with --fresh") from None
+        if isinstance(row, dict) and row.get("step", 0) <= max_step:
             kept.append(line)
     if path.suffix == ".gz":
         tmp = path.with_name(f".{path.name}.tmp")

@@ -7,7 +7,6 @@ does not import mlx.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import types
@@ -17,7 +16,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer, model_validator
 
-from textrl.errors import ConfigError
+from textrl.errors import ConfigError, shown
 
 PosInt = typing.Annotated[int, Field(gt=0)]
 NonNegInt = typing.Annotated[int, Field(ge=0)]
@@ -25,11 +24,17 @@ NonNegFloat = typing.Annotated[float, Field(ge=0)]
 PosFloat = typing.Annotated[float, Field(gt=0)]
 
 TINY_MODEL = "tiny"
+# Far above any real run, far below what exhausts a machine before the first step: a typo such as 1e12
+# must fail at plan time, not after minutes of allocation.
+MAX_PROMPTS_PER_STEP = 65_536
+MAX_GROUP_SIZE = 4_096
+MAX_NEW_TOKENS = 1_048_576
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf and nan pass float fields otherwise: lr: .inf trained to NaN and exited 0
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class TaskConfig(_Section):
@@ -136,8 +141,11 @@ class LoraConfig(_Section):
 
 class TrainConfig(_Section):
     steps: PosInt = Field(1000, description="RL steps (default 1000).")
-    prompts_per_step: PosInt = Field(8, description="Prompts per step, B (default 8).")
-    group_size: PosInt = Field(8, description="Completions per prompt, G (default 8).")
+    prompts_per_step: typing.Annotated[int, Field(gt=0, le=MAX_PROMPTS_PER_STEP)] = Field(
+        8, description=f"Prompts per step, B (default 8; at most {MAX_PROMPTS_PER_STEP:,}).")
+    group_size: typing.Annotated[int, Field(ge=2, le=MAX_GROUP_SIZE)] = Field(
+        8, description=f"Completions per prompt, G: at least 2, since advantages compare completions within a group "
+        f"(default 8; at most {MAX_GROUP_SIZE:,}).")
     lr: PosFloat = Field(3.0e-5, description="Peak AdamW learning rate (default 3e-5).")
     lr_schedule: Literal["constant", "warmup"] = Field(
         "constant", description="constant, or warmup: linear from 0 over warmup_steps then constant (default constant)."
@@ -159,7 +167,8 @@ class TrainConfig(_Section):
 class SamplingConfig(_Section):
     temperature: PosFloat = Field(1.0, description="Sampling temperature; the trained policy is softmax(logits/T) (default 1.0).")
     top_p: typing.Annotated[float, Field(gt=0, le=1)] = Field(1.0, description="Nucleus sampling mass in (0, 1] (default 1.0).")
-    max_tokens: PosInt = Field(8, description="Maximum new tokens per completion (default 8).")
+    max_tokens: typing.Annotated[int, Field(gt=0, le=MAX_NEW_TOKENS)] = Field(
+        8, description=f"Maximum new tokens per completion (default 8; at most {MAX_NEW_TOKENS:,}).")
     stop: list[str] = Field(default_factory=list, description="Extra stop strings besides EOS; [] also adds the task's own (default []).")
 
 
@@ -269,6 +278,8 @@ def _describe(annotation: Any, metadata: list[Any]) -> str:
             desc = f"a positive {noun}"
         elif bounds == [(">=", 0)]:
             desc = f"a non-negative {noun}"
+        elif bare is int and len(bounds) == 2 and bounds[0] == (">", 0) and bounds[1][0] == "<=":
+            desc = f"a positive {noun} up to {bounds[1][1]:,}"
         else:
             desc = ("an " if bare is int else "a ") + noun + "".join(
                 (" " if i == 0 else " and ") + f"{sym} {v}" for i, (sym, v) in enumerate(bounds)
@@ -312,6 +323,8 @@ def _message(err: dict) -> str:
         return f"run config {dotted}: unknown field (expected one of: {allowed})"
     if err["type"] == "missing":
         return f"run config {dotted}: required field is missing"
+    if err["type"] == "finite_number":
+        return f"run config {dotted}: expected a finite number, got {shown(got)}"
     if err["type"] == "value_error":
         msg = str(err.get("ctx", {}).get("error", err["msg"]))
         field, _, rest = msg.partition(": ")
@@ -320,9 +333,9 @@ def _message(err: dict) -> str:
         return f"run config {dotted}: {msg}"
     found = _field_at(loc)
     if found is None:
-        return f"run config {dotted}: {err['msg']}, got {got!r}"
+        return f"run config {dotted}: {err['msg']}, got {shown(got)}"
     annotation, metadata, _ = found
-    return f"run config {dotted}: expected {_describe(annotation, metadata)}, got {got!r}"
+    return f"run config {dotted}: expected {_describe(annotation, metadata)}, got {shown(got)}"
 
 
 # --------------------------------------------------------------------------- checks beyond types
@@ -381,26 +394,6 @@ def check_run_config(cfg: RunConfig) -> None:
     _check_advantage(cfg)
 
 
-def _read(path: Path) -> Any:
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: run config file not found") from None
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read run config ({e.strerror})") from None
-    if path.suffix == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{path}: not valid JSON (line {e.lineno}: {e.msg})") from None
-    import yaml
-
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-
-
 def load_run_config(source: str | os.PathLike | dict, *, check: bool = True) -> RunConfig:
     """Validate a run config file (YAML/JSON) or dict. Raises ConfigError naming the file and field.
 
@@ -411,13 +404,15 @@ def load_run_config(source: str | os.PathLike | dict, *, check: bool = True) -> 
     if isinstance(source, dict):
         data: Any = source
     else:
+        from textrl.io import load_config_file
+
         path = Path(source)
         where = f"{path}: "
-        data = _read(path)
+        data = load_config_file(path, "run config")
         if isinstance(data, dict) and "run" in data and "versions" in data:
             data = data["run"]
     if data is None:
-        data = {}
+        raise ConfigError(f"{where}run config: the file holds no fields (only comments?); expected a mapping of fields")
     if not isinstance(data, dict):
         raise ConfigError(f"{where}run config: expected a mapping of fields, got {type(data).__name__}")
     try:

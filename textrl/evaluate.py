@@ -102,7 +102,17 @@ def base_evaluation(cfg, model_dir, task, heldout, log=print) -> dict:
 
 
 def evaluate_run(run_dir: Path, log=print) -> dict:
-    """Evaluate a finished run's final policy and write RUN_DIR/eval.json."""
+    """Evaluate a finished run's final policy and write RUN_DIR/eval.json (not while another process writes
+    the run directory)."""
+    from textrl.run_lock import run_lock
+
+    if not Path(run_dir).is_dir():
+        return _evaluate_run(run_dir, log)  # which says what is missing, without creating the directory
+    with run_lock(run_dir, "textrl eval"):
+        return _evaluate_run(run_dir, log)
+
+
+def _evaluate_run(run_dir: Path, log) -> dict:
     from textrl.checkpoint import Checkpoints
     from textrl.config import load_run_config
     from textrl.errors import ConfigError

@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+import yaml
+
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write to a temporary file in the same directory, fsync, then rename over `path`."""
@@ -62,3 +64,64 @@ def append_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> None:
             f.write(json.dumps(row, allow_nan=True) + "\n")
         f.flush()
         os.fsync(f.fileno())
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (plain YAML keeps the last, silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key: the constructor below reports it
+                break
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice (line {key_node.start_mark.line + 1})", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def load_config_file(path: str | os.PathLike, what: str) -> Any:
+    """Parse a YAML or JSON file a user wrote (spec, run config, params): UTF-8, no duplicated keys, not
+    empty. Every problem is one ConfigError naming the file and `what` it should be."""
+    from textrl.errors import ConfigError
+
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {path}: file not found") from None
+    except OSError as e:
+        raise ConfigError(f"{what} {path}: cannot read it ({e.strerror})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{what} {path}: not UTF-8 text (byte {e.start} is 0x{raw[e.start]:02x}); save it as UTF-8") from None
+    if not text.strip():
+        raise ConfigError(f"{what} {path}: the file is empty; expected a mapping of fields")
+    if path.suffix == ".json":  # not through YAML: YAML 1.1 reads JSON's 1e-05 as a string
+        try:
+            return json.loads(text, object_pairs_hook=_unique_pairs)
+        except (json.JSONDecodeError, ValueError) as e:
+            raise ConfigError(f"{what} {path}: not valid JSON ({e})") from None
+    try:
+        return yaml.load(text, Loader=_StrictLoader)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{what} {path}: not valid YAML ({_first_line(e)})") from None
+
+
+def _unique_pairs(pairs: list) -> dict:
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"key {key!r} appears twice")
+        out[key] = value
+    return out
+
+
+def _first_line(e: Exception) -> str:
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    return "; ".join(lines[:3])[:300]

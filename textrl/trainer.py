@@ -28,6 +28,7 @@ from textrl.engine.base import Datum, SamplingParams
 from textrl.engine.loss_spec import LossSpec
 from textrl.errors import ConfigError
 from textrl.io import append_jsonl, atomic_write_json, read_json
+from textrl.run_lock import run_lock
 
 CHANGED_FRACS = ("changed_frac_sepa", "changed_frac_gtpo", "changed_frac_hicra")
 TIMING_FIELDS = ("gen_s", "score_s", "train_s", "step_s")
@@ -186,7 +187,13 @@ def reward_control_rate(cfg, s: Setup, log=print) -> float:
 
 
 def train(cfg, out_dir: str | os.PathLike, *, fresh: bool = False, log=print, progress: bool = True) -> list[dict]:
-    """Train one run into out_dir (resuming from its checkpoint); returns the metrics rows of this call."""
+    """Train one run into out_dir (resuming from its checkpoint); returns the metrics rows of this call.
+    Refuses, before touching a file, a directory that another `textrl train` or `textrl eval` is writing."""
+    with run_lock(out_dir, "textrl train"):
+        return _train(cfg, out_dir, fresh=fresh, log=log, progress=progress)
+
+
+def _train(cfg, out_dir: str | os.PathLike, *, fresh: bool, log, progress: bool) -> list[dict]:
     from textrl.advantages import planning_mask
     from textrl.heldout_curve import CURVE_FILE, curve_point, is_curve_step
     from textrl.progress import StepProgress
@@ -208,7 +215,10 @@ def train(cfg, out_dir: str | os.PathLike, *, fresh: bool = False, log=print, pr
         controller.load_state_dict(state["controller"])
         start_step, tokens_total, wandb_id = state["step"] + 1, state["tokens_generated"], state.get("wandb_run_id")
         log(f"{out}: resuming from the checkpoint of step {state['step']}")
-    truncate_log(out / "metrics.jsonl", start_step - 1)
+    kept = truncate_log(out / "metrics.jsonl", start_step - 1)
+    if kept != start_step - 1:  # a resume must continue the record, not leave a hole in it
+        raise ConfigError(f"{out / 'metrics.jsonl'}: holds {kept} of the {start_step - 1} steps before the checkpoint; "
+                          "restore the file, or start the run again with --fresh")
     truncate_log(out / "generations.jsonl.gz", start_step - 1)
     # a fresh start re-evaluates step 0 (the untrained policy), so nothing of a crashed first try is kept
     truncate_log(out / CURVE_FILE, start_step - 1 if start_step > 1 else -1)

@@ -86,6 +86,15 @@ CASES = [
     ("resources.gpus", 1, "resources.gpus: unknown field"),
     ("backend", "tinker", "model: backend tinker needs a hub id"),
     ("tinker", {"lora_rank": 8}, "tinker: settings are only used with backend: tinker"),
+    # values that pass a type check but could never train, refused before anything is built
+    ("seeds", 10**9, "seeds: expected at most 10,000 seeds, got 1,000,000,000"),
+    ("training.prompts_per_step", 10**12, "training.prompts_per_step: input should be less than or equal to 65536"),
+    ("group_sizes", [10**9], "group_sizes: each group size must be at most 4,096"),
+    ("training.max_tokens", 10**9, "training.max_tokens: input should be less than or equal to 1048576"),
+    ("training.kl_coef", float("inf"), "training.kl_coef: input should be a finite number"),
+    ("arms.0.lr", float("inf"), "arms[0].lr: expected a positive number"),
+    ("name", "smoke\n", "name: expected letters, digits"),
+    ("arms.0.name", "grpo\n", "arms[0].name: expected letters, digits"),
 ]
 
 
@@ -136,6 +145,14 @@ def test_file_errors_name_the_file(tmp_path):
     listy.write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="list.yaml: expected a mapping"):
         load_spec(listy)
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("name: a\nseeds: 3\nseeds: 5\n")
+    with pytest.raises(ConfigError, match=r"twice.yaml: not valid YAML \(.*key 'seeds' appears twice \(line 3\)"):
+        load_spec(twice)
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("name: caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"latin.yaml: not UTF-8 text \(byte 9 is 0xe9\); save it as UTF-8"):
+        load_spec(latin)
 
 
 def test_plan_command_rejects_a_bad_spec_before_writing_anything(tmp_path):

@@ -43,7 +43,7 @@ def test_every_field_documents_its_default():
 
 @pytest.mark.parametrize("data,message", [
     ({"train": {"steps": "abc"}}, "run config train.steps: expected a positive integer, got 'abc'"),
-    ({"sampling": {"max_tokens": 0}}, "run config sampling.max_tokens: expected a positive integer, got 0"),
+    ({"sampling": {"max_tokens": 0}}, "run config sampling.max_tokens: expected a positive integer up to 1,048,576, got 0"),
     ({"loss": {"kind": "reinforce", "epochs": 2}}, "run config loss.epochs: reinforce is on-policy and takes exactly 1 epoch, got 2"),
     ({"eval": {"max_tokens": -2}}, "run config eval.max_tokens: expected a positive integer or null, got -2"),
     ({"sampling": {"top_p": 1.5}}, "run config sampling.top_p: expected a number > 0 and <= 1, got 1.5"),
@@ -101,3 +101,46 @@ def test_run_config_json_written_by_train_loads_back(tmp_path):
     record = {"run": RunConfig(seed=3).to_dict(), "versions": {}}
     (tmp_path / "config.json").write_text(json.dumps(record))
     assert load_run_config(tmp_path / "config.json").seed == 3
+
+
+@pytest.mark.parametrize("data,message", [
+    ({"train": {"lr": float("inf")}}, "run config train.lr: expected a finite number, got inf"),
+    ({"loss": {"kl_coef": float("inf")}}, "run config loss.kl_coef: expected a finite number, got inf"),
+    ({"train": {"group_size": 1}}, "run config train.group_size: expected an integer >= 2"),
+    ({"train": {"prompts_per_step": 10**12}}, "run config train.prompts_per_step: expected a positive integer up to 65,536"),
+])
+def test_values_that_cannot_train_are_refused(data, message):
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.").replace("(", r"\(")):
+        load_run_config(data)
+
+
+@pytest.mark.parametrize("text,message", [
+    (b"", "the file is empty"),
+    (b"# only a comment\n", "the file holds no fields"),
+    (b"train: {steps: 3}\ntrain: {steps: 4}\n", "key 'train' appears twice"),
+    (b"seed: 1\nrun_id: caf\xe9\n", "not UTF-8 text (byte 19 is 0xe9)"),
+])
+def test_run_config_files_a_user_can_get_wrong(tmp_path, text, message):
+    path = tmp_path / "run.yaml"
+    path.write_bytes(text)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_run_config(path)
+
+
+def test_a_duplicated_json_key_is_refused_and_json_numbers_stay_numbers(tmp_path):
+    path = tmp_path / "run.json"
+    path.write_text('{"train": {"lr": 1e-05, "lr": 2e-05}}')
+    with pytest.raises(ConfigError, match="key 'lr' appears twice"):
+        load_run_config(path)
+    path.write_text('{"train": {"lr": 1e-05}}')
+    assert load_run_config(path).train.lr == 1e-05
+
+
+def test_an_alias_bomb_gives_a_short_message(tmp_path):
+    lines = ['a: &a ["xxxxxxxxxx"]'] + [f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]"
+                                        for p, c in zip("abcdefgh", "bcdefghi")]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\ntrain: {steps: *i}\n")
+    with pytest.raises(ConfigError) as err:
+        load_run_config(path)
+    assert "train.steps" in str(err.value) and len(str(err.value)) < 500

@@ -237,3 +237,35 @@ def test_heldout_curve_every_n_steps_resumes_without_a_step_twice(tmp_path, tiny
     points = [(r["step"], r["avg_at_k"]) for r in whole]
     area = sum((s1 - s0) * (a0 + a1) / 2 for (s0, a0), (s1, a1) in zip(points, points[1:])) / 5
     assert summarize_run(tmp_path / "b")["endpoints"]["heldout_auc"] == pytest.approx(area)
+
+
+def test_one_writer_per_run_directory(tmp_path, tiny_run_config):
+    from textrl.errors import ConfigError
+    from textrl.evaluate import evaluate_run
+    from textrl.run_lock import run_lock
+
+    cfg = load_run_config(tiny_run_config)
+    with run_lock(tmp_path, "textrl train"):  # as a second trainer left running by a killed Snakemake
+        with pytest.raises(ConfigError, match=r"`textrl train` \(pid \d+ on .*\) is already writing this run directory"):
+            train(cfg, tmp_path, log=quiet, progress=False)
+        with pytest.raises(ConfigError, match="is already writing this run directory"):
+            evaluate_run(tmp_path, log=quiet)
+    assert not (tmp_path / "metrics.jsonl").exists()
+    assert train(cfg, tmp_path, log=quiet, progress=False)  # the lock died with its holder
+
+
+def test_a_resume_never_leaves_a_hole_in_the_metrics(tmp_path, tiny_run_config):
+    from textrl.errors import ConfigError
+
+    cfg = load_run_config({**tiny_run_config, "train": {**tiny_run_config["train"], "steps": 4, "checkpoint_every": 2}})
+    train(cfg, tmp_path, log=quiet, progress=False)
+    state = tmp_path / "checkpoint" / "state.json"
+    state.write_text(json.dumps({**json.loads(state.read_text()), "step": 2}))  # as if killed after step 3
+    metrics = tmp_path / "metrics.jsonl"
+    lines = metrics.read_text().splitlines(keepends=True)
+    metrics.write_text(lines[0] + "{not json}\n" + "".join(lines[2:]))  # corruption, not a torn tail
+    with pytest.raises(ConfigError, match=r"metrics\.jsonl: line 2 is not valid JSON, and it is a complete line"):
+        train(cfg, tmp_path, log=quiet, progress=False)
+    metrics.write_text(lines[0] + "".join(lines[2:]))  # step 2 lost
+    with pytest.raises(ConfigError, match=r"metrics\.jsonl: holds 1 of the 2 steps before the checkpoint"):
+        train(cfg, tmp_path, log=quiet, progress=False)

@@ -19,7 +19,7 @@ EXPECTED = {
     "03_batch_processing.py": ["-> [1.0, 0.0, 0.0, 0.0]"],
     "04_multiple_rewards.py": ["+1.200 correct=True"],
     "05_training_setup.py": [
-        "ConfigError: run config sampling.max_tokens: expected a positive integer, got 0",
+        "ConfigError: run config sampling.max_tokens: expected a positive integer up to 1,048,576, got 0",
         "ConfigError: run config train.learning_rate: unknown field",
         "step 4: reward",
         "metrics.jsonl: 4 rows, generations.jsonl.gz: 256 completions, checkpoint/: step 4 of 4",

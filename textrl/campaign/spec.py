@@ -17,6 +17,9 @@ from typing import Any, Literal, Optional, Union
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from textrl.config import (
+    MAX_GROUP_SIZE,
+    MAX_NEW_TOKENS,
+    MAX_PROMPTS_PER_STEP,
     TINY_MODEL,
     EvalConfig,
     LoraConfig,
@@ -26,7 +29,7 @@ from textrl.config import (
     TinkerConfig,
     WandbConfig,
 )
-from textrl.errors import ConfigError
+from textrl.errors import ConfigError, shown
 
 PosInt = typing.Annotated[int, Field(gt=0)]
 PosFloat = typing.Annotated[float, Field(gt=0)]
@@ -36,11 +39,12 @@ ENDPOINTS = ("avg_at_k", "pass_at_1", "greedy_acc", "reward_auc", "final_reward"
 # Sweep selection reads training metrics only: choosing the lr on held-out accuracy would tune on the
 # very problems the A/B is judged on.
 SWEEP_METRICS = ("reward_auc", "final_reward", "final_correct_rate")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.]*")  # fullmatch: "$" would let a trailing newline through
+MAX_SEEDS = 10_000
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _seed_list(value: Any, field: str, first: int = 0) -> Any:
@@ -50,10 +54,14 @@ def _seed_list(value: Any, field: str, first: int = 0) -> Any:
     if isinstance(value, int):
         if value < 1:
             raise ValueError(f"expected a positive count or a non-empty list of integer seeds, got {value!r}")
+        if value > MAX_SEEDS:  # before the list is built: 10^9 seeds once took 7 GB to refuse
+            raise ValueError(f"expected at most {MAX_SEEDS:,} seeds, got {value:,}")
         return list(range(first, first + value))
     if isinstance(value, list):
         if not value:
             raise ValueError("expected at least one seed, got an empty list")
+        if len(value) > MAX_SEEDS:
+            raise ValueError(f"expected at most {MAX_SEEDS:,} seeds, got {len(value):,}")
         if any(isinstance(s, bool) or not isinstance(s, int) for s in value):
             raise ValueError(f"expected integer seeds, got {value!r}")
         if len(set(value)) != len(value):
@@ -88,7 +96,7 @@ class ArmSpec(_Section):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not _NAME.match(v):
+        if not _NAME.fullmatch(v):
             raise ValueError(f"expected letters, digits, '_' or '.' (it becomes part of run ids), got {v!r}")
         return v
 
@@ -104,7 +112,7 @@ class ArmSpec(_Section):
     @classmethod
     def _lr(cls, v: Any) -> Any:
         def positive(x: Any) -> bool:
-            return isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0
+            return isinstance(x, (int, float)) and not isinstance(x, bool) and 0 < x < float("inf")
 
         if v == FROM_SWEEP or positive(v):
             return v
@@ -161,8 +169,10 @@ class SequentialSpec(_Section):
 
 class TrainingSpec(_Section):
     steps: PosInt = Field(300, description="RL steps per run (default 300).")
-    prompts_per_step: PosInt = Field(8, description="Prompts per step, B (default 8).")
-    max_tokens: PosInt = Field(8, description="Maximum new tokens per completion (default 8).")
+    prompts_per_step: typing.Annotated[int, Field(gt=0, le=MAX_PROMPTS_PER_STEP)] = Field(
+        8, description=f"Prompts per step, B (default 8; at most {MAX_PROMPTS_PER_STEP:,}).")
+    max_tokens: typing.Annotated[int, Field(gt=0, le=MAX_NEW_TOKENS)] = Field(
+        8, description=f"Maximum new tokens per completion (default 8; at most {MAX_NEW_TOKENS:,}).")
     temperature: PosFloat = Field(1.0, description="Sampling temperature of rollouts (default 1.0).")
     top_p: typing.Annotated[float, Field(gt=0, le=1)] = Field(1.0, description="Nucleus mass of rollouts (default 1.0).")
     stop: list[str] = Field(default_factory=list, description="Extra stop strings besides EOS and the task's own (default []).")
@@ -284,7 +294,7 @@ class CampaignSpec(_Section):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not _NAME.match(v):
+        if not _NAME.fullmatch(v):
             raise ValueError(f"expected letters, digits, '_' or '.' (it names results/<name>/), got {v!r}")
         return v
 
@@ -306,6 +316,9 @@ class CampaignSpec(_Section):
         bad = [g for g in v if g < 2]
         if bad:
             raise ValueError(f"each group size must be >= 2 (advantages compare completions within a group), got {bad[0]}")
+        huge = [g for g in v if g > MAX_GROUP_SIZE]
+        if huge:
+            raise ValueError(f"each group size must be at most {MAX_GROUP_SIZE:,}, got {huge[0]}")
         if len(set(v)) != len(v):
             raise ValueError(f"group sizes must be distinct, got {v!r}")
         return v
@@ -438,8 +451,7 @@ def _pydantic_message(err: dict) -> str:
         if rest and re.fullmatch(r"[A-Za-z_][\w.\[\]]*", field):
             return f"{where}.{field}: {rest}"
         return f"{where}: {msg}"
-    got = err.get("input")
-    return f"{where}: {err['msg'][0].lower()}{err['msg'][1:]}, got {got!r}"
+    return f"{where}: {err['msg'][0].lower()}{err['msg'][1:]}, got {shown(err.get('input'))}"
 
 
 def _field_list(model: type[BaseModel]) -> str:
@@ -470,18 +482,11 @@ def load_spec(source: str | os.PathLike | dict) -> CampaignSpec:
     if isinstance(source, dict):
         data: Any = source
     else:
+        from textrl.io import load_config_file
+
         path = Path(source)
         where = f"campaign spec {path}"
-        try:
-            text = path.read_text()
-        except FileNotFoundError:
-            raise ConfigError(f"{where}: file not found") from None
-        import yaml
-
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{where}: not valid YAML ({str(e).splitlines()[0]})") from None
+        data = load_config_file(path, "campaign spec")
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping of fields, got {type(data).__name__}")
     try:

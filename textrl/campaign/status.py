@@ -1,7 +1,7 @@
 """Per-run status of a campaign results directory, from the files alone (works while Snakemake runs,
 after it stopped, and on a cluster's shared filesystem).
 
-- done:    summary.json exists (written last, atomically).
+- done:    summary.json (written last, atomically) and eval.json exist; an unreadable summary.json is failed.
 - running: the run's metrics, checkpoint or log changed within the last STALE_S seconds (or a few
            of its own step times, for slow steps).
 - failed:  not running, and its last log ends in an error (the log's last lines are shown).
@@ -85,11 +85,21 @@ def run_status(campaign_dir: Path, entry: dict, *, now: float | None = None, log
     last, reward, step_s = _last_metrics(run_dir / "metrics.jsonl")
     status = RunStatus(run_id, entry["arm"], "pending", steps, last, reward)
     if (run_dir / "summary.json").exists():
-        summary = read_json(run_dir / "summary.json")
-        status.state = "done"
-        status.last_step = summary.get("steps", last)
-        status.reward = summary.get("endpoints", {}).get("final_reward", reward)
-        return status
+        try:
+            summary = read_json(run_dir / "summary.json")
+            if not isinstance(summary, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError) as e:  # a truncated or foreign file: say so, never crash the table
+            status.state = "failed"
+            status.log_tail = [f"{run_dir / 'summary.json'}: unreadable ({e}); delete it and rerun the campaign "
+                               "to summarize the run again"]
+            return status
+        if (run_dir / "eval.json").is_file():
+            status.state = "done"
+            status.last_step = summary.get("steps", last)
+            status.reward = (summary.get("endpoints") or {}).get("final_reward", reward)
+            return status
+        # summary.json without eval.json: the evaluation was deleted; the campaign's rerun redoes both
     logs = job_logs(campaign_dir, run_id)
     newest = _newest_mtime([run_dir / "metrics.jsonl", run_dir / "checkpoint", *logs])
     stale_after = max(STALE_S, 5 * (step_s or 0))
