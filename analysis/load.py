@@ -2,7 +2,8 @@
 
 Every planned run gets a row with a status: done (summary.json present and readable), failed (its
 newest job log, logs/<stage>/<run_id>.log, ends in an error), not_finished (no summary, no error),
-missing (no run directory), malformed (summary.json unreadable). A file that cannot be read is listed in `file_problems` with its
+missing (no run directory), malformed (summary.json unreadable), stale (its config.json differs from its
+plan.json entry: trained under an earlier version of the spec). A file that cannot be read is listed in `file_problems` with its
 path, and the report shows that list.
 """
 
@@ -185,6 +186,11 @@ def _run_row(run_dir: Path, entry: dict, reader: _Reader) -> tuple[dict, dict | 
                                                  "and summarizes the run again")
         return row, None, None
     config = reader.json(run_dir / "config.json")
+    changed = _changed_settings(entry, config)
+    if changed:  # e.g. the spec was edited and re-planned after these runs trained
+        row.update(status="stale", detail=f"trained with another config than plan.json's (changed: {', '.join(changed[:5])}); "
+                                          "rerunning the campaign retrains it, or restore the spec it was planned from")
+        return row, None, None
     ev = reader.json(run_dir / "eval.json")
     ev = ev if isinstance(ev, dict) else None
     run_cfg = (config or {}).get("run", {}) if isinstance(config, dict) else {}
@@ -210,6 +216,25 @@ def _run_row(run_dir: Path, entry: dict, reader: _Reader) -> tuple[dict, dict | 
         row.update(eval_task=ev.get("task"), eval_size=ev.get("size"), eval_k=ev.get("k"),
                    eval_split_seed=ev.get("split_seed"), eval_seed=ev.get("eval_seed"))
     return row, (config if isinstance(config, dict) else None), ev
+
+
+def _changed_settings(entry: dict, config) -> list[str]:
+    """Settings where the run's own config.json differs from its plan.json entry (a swept lr excepted)."""
+    planned, ran = entry.get("config"), (config or {}).get("run") if isinstance(config, dict) else None
+    if not isinstance(planned, dict) or not isinstance(ran, dict):
+        return []
+
+    def diff(a: dict, b: dict, prefix: str = "") -> list[str]:
+        out = []
+        for k in sorted(set(a) | set(b)):
+            va, vb = a.get(k), b.get(k)
+            if isinstance(va, dict) and isinstance(vb, dict):
+                out += diff(va, vb, f"{prefix}{k}.")
+            elif va != vb:
+                out.append(prefix + k)
+        return out
+
+    return [k for k in diff(planned, ran) if not (k == "train.lr" and entry.get("lr") == "from_sweep")]
 
 
 def _curve_rows(run_id: str, metrics: list[dict], path: Path, reader: _Reader, fields=CURVE_METRICS) -> list[dict]:

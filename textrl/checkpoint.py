@@ -9,6 +9,7 @@ writes its own files into the directory it is handed.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 import shutil
@@ -21,6 +22,14 @@ from textrl.errors import ConfigError
 from textrl.io import atomic_write_json, atomic_write_text, read_json
 
 STATE = "state.json"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -45,7 +54,18 @@ class Checkpoints:
             os.replace(self._old, self.path)  # killed between the two renames of save()
         if not (self.path / STATE).is_file():
             return None
-        return read_json(self.path / STATE)
+        try:
+            state = read_json(self.path / STATE)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ConfigError(f"{self.path / STATE}: unreadable ({e.__class__.__name__}); the checkpoint is damaged: "
+                              "restore the run directory, or start the run again with --fresh") from None
+        for name, digest in (state.get("files") or {}).items():
+            f = self.path / name
+            if not f.is_file() or _sha256(f) != digest:
+                raise ConfigError(f"{f}: {'missing' if not f.is_file() else 'its content does not match the checksum in'} "
+                                  f"{STATE}: the checkpoint is damaged; restore the run directory, or start the run "
+                                  "again with --fresh")
+        return state
 
     def save(self, state: dict, write_files: Callable[[Path], None]) -> None:
         """write_files(dir) writes weights etc.; state.json is written last, so its presence marks a
@@ -54,11 +74,14 @@ class Checkpoints:
         tmp = Path(tempfile.mkdtemp(prefix=".checkpoint.tmp-", dir=self.run_dir))
         try:
             write_files(tmp)
-            for f in tmp.iterdir():
+            files = {}
+            for f in sorted(tmp.iterdir()):
                 if f.is_file():
                     with open(f, "rb") as fh:
                         os.fsync(fh.fileno())
-            atomic_write_json(tmp / STATE, state)
+                    files[f.name] = _sha256(f)
+            # flipped bytes in the weights would otherwise load without a word
+            atomic_write_json(tmp / STATE, {**state, "files": files})
             _fsync_dir(tmp)
             if self._old.exists():
                 shutil.rmtree(self._old)

@@ -95,6 +95,9 @@ CASES = [
     ("arms.0.lr", float("inf"), "arms[0].lr: expected a positive number"),
     ("name", "smoke\n", "name: expected letters, digits"),
     ("arms.0.name", "grpo\n", "arms[0].name: expected letters, digits"),
+    # a spec's module:function is called at plan time: never a standard-library function
+    ("task.name", "os:system", "task.name: 'os:system': 'os' is a Python standard-library module, not a plug-in"),
+    ("arms.1.advantage", {"episode": "subprocess:call"}, "'subprocess' is a Python standard-library module"),
 ]
 
 

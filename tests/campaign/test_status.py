@@ -45,3 +45,14 @@ def test_a_sequential_campaign_shows_runs_waiting_for_an_interim_and_runs_not_ne
     got = states(root)
     assert {got[f"control-g4-s{s}"] for s in range(5, 10)} == {"not_needed"}
     assert {got[f"full-g4-s{s}"] for s in range(5, 10)} == {"pending"}
+
+
+def test_runs_trained_under_an_earlier_spec_are_stale_not_analysed_under_the_new_labels(tmp_path):
+    root = write_campaign(tmp_path, group_sizes=(4,), seeds=(0, 1, 2))
+    plan = json.loads((root / "plan.json").read_text())
+    for r in plan["runs"]:  # the spec was edited to 150 steps and re-planned; the runs trained 20
+        r["config"]["train"]["steps"] = 150
+    (root / "plan.json").write_text(json.dumps(plan))
+    runs = load_campaign(root).runs
+    assert set(runs["status"]) == {"stale"}
+    assert "changed: train.steps" in runs["detail"].iloc[0]

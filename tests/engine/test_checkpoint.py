@@ -6,7 +6,10 @@ import gzip
 import json
 import os
 
+import pytest
+
 from textrl.checkpoint import Checkpoints, append_gzip_jsonl, truncate_log
+from textrl.errors import ConfigError
 from textrl.io import append_jsonl, read_jsonl
 
 
@@ -15,11 +18,22 @@ def test_save_replaces_the_checkpoint_and_recovers_an_interrupted_swap(tmp_path)
     assert ck.latest_state() is None
     ck.save({"step": 2}, lambda d: (d / "w.bin").write_bytes(b"2"))
     ck.save({"step": 4}, lambda d: (d / "w.bin").write_bytes(b"4"))
-    assert ck.latest_state() == {"step": 4} and (ck.path / "w.bin").read_bytes() == b"4"
+    assert ck.latest_state()["step"] == 4 and (ck.path / "w.bin").read_bytes() == b"4"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint"]
     # killed between the two renames: only .checkpoint.old is complete
     os.replace(ck.path, tmp_path / ".checkpoint.old")
-    assert ck.latest_state() == {"step": 4}
+    assert ck.latest_state()["step"] == 4
+
+
+def test_a_damaged_checkpoint_is_refused_naming_the_file(tmp_path):
+    ck = Checkpoints(tmp_path)
+    ck.save({"step": 2}, lambda d: (d / "w.bin").write_bytes(b"weights"))
+    (ck.path / "w.bin").write_bytes(b"weighty")  # flipped bytes
+    with pytest.raises(ConfigError, match=r"w\.bin: its content does not match the checksum in state\.json"):
+        ck.latest_state()
+    (ck.path / "state.json").write_text('{"step": 2, "fi')  # truncated
+    with pytest.raises(ConfigError, match=r"state\.json: unreadable \(JSONDecodeError\); the checkpoint is damaged"):
+        ck.latest_state()
 
 
 def test_a_checkpoint_without_state_json_is_not_used(tmp_path):

@@ -144,3 +144,16 @@ def test_an_alias_bomb_gives_a_short_message(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_run_config(path)
     assert "train.steps" in str(err.value) and len(str(err.value)) < 500
+
+
+def test_a_hub_model_that_cannot_be_fetched_is_one_line(tmp_path):
+    from textrl.models import _load
+
+    def offline(path):
+        raise FileNotFoundError("Got: ConnectError: [Errno -2] Name or service not known\nAn error happened ...")
+
+    with pytest.raises(ConfigError, match=r"^run config model\.path: cannot fetch 'Qwen/Qwen3-0\.6B' from the Hugging "
+                                          r"Face hub \(FileNotFoundError: Got: ConnectError"):
+        _load(offline, "Qwen/Qwen3-0.6B")
+    with pytest.raises(FileNotFoundError):  # a local directory's own problem is not a network problem
+        _load(offline, tmp_path)

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from textrl.errors import not_user_code
+
 REGISTRY: dict[str, Callable] = {}
 
 
@@ -54,6 +56,8 @@ def resolve(target: str) -> Callable:
         known = ", ".join(["grpo", "maxrl", "reinforce", *sorted(REGISTRY)])
         raise ValueError(f"unknown advantage {target!r}; use one of {known}, or 'package.module:function'")
     module_name, _, attr = target.partition(":")
+    if why := not_user_code(module_name):
+        raise ValueError(f"{target!r}: {why}")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from textrl import fastblas
 from textrl.config import TINY_MODEL
+from textrl.errors import ConfigError
 from textrl.models.builtin import TinyRecipe, cache_root, ensure_tiny_model
 
 
@@ -28,10 +29,10 @@ def load_engine(cfg, model_dir, role: str = "base"):
 
     if role not in ("base", "policy", "train"):
         raise ValueError(f"load_engine: unknown role {role!r}")
-    model, tokenizer = load(str(model_dir))
+    model, tokenizer = _load(load, model_dir)
     if role == "base":
         return MLXEngine(model, tokenizer, chat_template=cfg.model.chat_template)
-    reference = load(str(model_dir))[0] if role == "train" and cfg.loss.kl_coef > 0 else None
+    reference = _load(load, model_dir)[0] if role == "train" and cfg.loss.kl_coef > 0 else None
     return MLXEngine(
         model,
         tokenizer,
@@ -42,6 +43,20 @@ def load_engine(cfg, model_dir, role: str = "base"):
         grad_clip=cfg.train.grad_clip,
         reference=reference,
     )
+
+
+def _load(load, model_dir):
+    """mlx_lm.load, with a hub id that cannot be fetched (no network, a typo, a gated model) said in one line."""
+    try:
+        return load(str(model_dir))
+    except OSError as e:  # huggingface_hub's not-found and offline errors are OSErrors
+        if Path(str(model_dir)).expanduser().is_dir():
+            raise
+        first = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
+        raise ConfigError(
+            f"run config model.path: cannot fetch {str(model_dir)!r} from the Hugging Face hub ({type(e).__name__}: "
+            f"{first[:200]}). Check the id and the network; on a machine without one, download it elsewhere "
+            "(`huggingface-cli download <id>`) and set model.path to that directory") from None
 
 
 __all__ = ["TinyRecipe", "cache_root", "ensure_tiny_model", "load_engine", "resolve_model_dir"]

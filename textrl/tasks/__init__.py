@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-from textrl.errors import ConfigError
+from textrl.errors import ConfigError, not_user_code
 from textrl.tasks.base import Example, Score, Task, make_score
 
 BUILTIN = {
@@ -37,6 +37,8 @@ def get_task(name: str, **params) -> Task:
 
 def _custom(spec: str, params: dict) -> Task:
     module_name, _, attr = spec.partition(":")
+    if why := not_user_code(module_name):
+        raise ConfigError(f"task.name: {spec!r}: {why}")
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
