@@ -18,6 +18,7 @@ from analysis.load import Campaign
 from analysis.sanity import aa_check, degenerate, eval_noise
 from analysis.sequential_report import mark_unscheduled, sequential_summary
 from analysis.verdict import verdict
+from textrl.config import arm_difference
 from textrl.errors import ConfigError
 
 PRIMARY_TEST_NAMES = {("welch", False): "Welch t", ("welch", True): "paired t by seed",
@@ -171,6 +172,25 @@ def pipelines(c: Campaign) -> dict[str, dict]:
     return out
 
 
+def arm_differences(c: Campaign, base_labels: list[str]) -> dict[str, list[str]]:
+    """Per arm label, what its runs' resolved config changes from the baseline's (a swept lr included), from
+    config.json of finished runs at the same group size and seed where there is one."""
+    done = c.done
+    if not base_labels:
+        return {}
+    base = {(r.group_size, r.seed): r.run_id for r in done[done["label"] == base_labels[0]].itertuples()}
+    out = {}
+    for label, grp in done.groupby("label", sort=False):
+        if label in base_labels or not base:
+            continue
+        pair = next(((r.run_id, base[(r.group_size, r.seed)]) for r in grp.itertuples() if (r.group_size, r.seed) in base),
+                    (grp["run_id"].iloc[0], next(iter(base.values()))))
+        cand, ref = ((c.configs.get(rid) or {}).get("run") for rid in pair)
+        if isinstance(cand, dict) and isinstance(ref, dict):
+            out[str(label)] = arm_difference(ref, cand)
+    return out
+
+
 STAGE_METRICS = ("planning_token_frac", "changed_frac_sepa", "changed_frac_gtpo", "changed_frac_hicra")
 
 
@@ -268,6 +288,7 @@ def analyse(c: Campaign) -> dict:
                    "degenerate": degenerate(c.runs, c.curves, [s.primary, *s.secondary])},
         "generation_level": gen,
         "pipelines": pipelines(c),
+        "arm_differences": arm_differences(c, base_labels),
         "stage_activity": stage_activity(c),
         "reproducibility": reproducibility(c),
     }

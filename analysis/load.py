@@ -19,6 +19,7 @@ import pandas as pd
 
 from analysis.settings import ENDPOINTS, Settings, settings_from_spec
 from textrl.campaign.status import ERROR_MARKERS, job_logs
+from textrl.config import changed_settings
 from textrl.heldout_curve import CURVE_FILE
 
 CURVE_METRICS = ("reward_mean", "correct_rate", "tokens_generated", "sepa_lambda", "planning_token_frac",
@@ -186,7 +187,7 @@ def _run_row(run_dir: Path, entry: dict, reader: _Reader) -> tuple[dict, dict | 
                                                  "and summarizes the run again")
         return row, None, None
     config = reader.json(run_dir / "config.json")
-    changed = _changed_settings(entry, config)
+    changed = _planned_vs_trained(entry, config)
     if changed:  # e.g. the spec was edited and re-planned after these runs trained
         row.update(status="stale", detail=f"trained with another config than plan.json's (changed: {', '.join(changed[:5])}); "
                                           "rerunning the campaign retrains it, or restore the spec it was planned from")
@@ -218,23 +219,12 @@ def _run_row(run_dir: Path, entry: dict, reader: _Reader) -> tuple[dict, dict | 
     return row, (config if isinstance(config, dict) else None), ev
 
 
-def _changed_settings(entry: dict, config) -> list[str]:
+def _planned_vs_trained(entry: dict, config) -> list[str]:
     """Settings where the run's own config.json differs from its plan.json entry (a swept lr excepted)."""
     planned, ran = entry.get("config"), (config or {}).get("run") if isinstance(config, dict) else None
     if not isinstance(planned, dict) or not isinstance(ran, dict):
         return []
-
-    def diff(a: dict, b: dict, prefix: str = "") -> list[str]:
-        out = []
-        for k in sorted(set(a) | set(b)):
-            va, vb = a.get(k), b.get(k)
-            if isinstance(va, dict) and isinstance(vb, dict):
-                out += diff(va, vb, f"{prefix}{k}.")
-            elif va != vb:
-                out.append(prefix + k)
-        return out
-
-    return [k for k in diff(planned, ran) if not (k == "train.lr" and entry.get("lr") == "from_sweep")]
+    return [k for k, _, _ in changed_settings(planned, ran) if not (k == "train.lr" and entry.get("lr") == "from_sweep")]
 
 
 def _curve_rows(run_id: str, metrics: list[dict], path: Path, reader: _Reader, fields=CURVE_METRICS) -> list[dict]:

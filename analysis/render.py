@@ -312,6 +312,11 @@ def _after_verdict(doc: dict, d: dict, ep: str, prim: list[dict], fig: dict) -> 
               ["primary endpoint (fixed in the spec)", d["primary"]], ["secondary endpoints", ", ".join(d["secondary"])],
               ["primary test", d["primary_test"]], ["alpha / correction", f"{d['alpha']:g} / {d['correction']}"],
               ["effect of interest / power", f"{d['effect_of_interest']:g} / {d['power']:.0%}"]]), ""]
+    if doc.get("arm_differences"):
+        base = ", ".join(dict.fromkeys(r["baseline"] for r in prim)) or "the baseline"
+        L += [f"What each arm changes from {base} (its runs' resolved configs, config.json):", "",
+              table(["arm", "changes"], [[label, "; ".join(items) or "nothing (an A/A arm)"]
+                                         for label, items in doc["arm_differences"].items()]), ""]
     L += ["## Runs", "", *_runs_section(doc), ""]
     L += [f"## Primary endpoint: {ep}", "",
           "Difference = candidate - baseline. Confidence intervals are unadjusted 95 % t intervals; significance is "

@@ -394,6 +394,18 @@ def check_run_config(cfg: RunConfig) -> None:
     _check_advantage(cfg)
 
 
+def changed_settings(a: dict, b: dict, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """(dotted key, value in a, value in b) for every setting where two config dicts differ, in key order."""
+    out = []
+    for k in sorted(set(a) | set(b)):
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += changed_settings(va, vb, f"{prefix}{k}.")
+        elif va != vb:
+            out.append((prefix + k, va, vb))
+    return out
+
+
 def load_run_config(source: str | os.PathLike | dict, *, check: bool = True) -> RunConfig:
     """Validate a run config file (YAML/JSON) or dict. Raises ConfigError naming the file and field.
 
@@ -425,3 +437,16 @@ def load_run_config(source: str | os.PathLike | dict, *, check: bool = True) -> 
         except ConfigError as e:
             raise ConfigError(where + str(e)) from None
     return cfg
+
+
+# Settings every run has its own value of: not what makes one arm differ from another.
+PER_RUN_SETTINGS = ("run_id", "arm", "seed", "wandb.tags")
+
+
+def arm_difference(baseline: dict, arm: dict) -> list[str]:
+    """What one arm's run config changes from the baseline's (same group size and seed), as 'key: a -> b'."""
+    def show(key: str, v: Any) -> str:
+        return "chosen by the sweep" if v is None and key == "train.lr" else shown(v, 60)
+
+    return [f"{k}: {show(k, va)} -> {show(k, vb)}" for k, va, vb in changed_settings(baseline, arm)
+            if k not in PER_RUN_SETTINGS]

@@ -24,6 +24,7 @@ import numpy as np
 
 from textrl import __version__, fastblas, fastjit
 from textrl.checkpoint import Checkpoints, append_gzip_jsonl, truncate_log
+from textrl.config import changed_settings
 from textrl.engine.base import Datum, SamplingParams
 from textrl.engine.loss_spec import LossSpec
 from textrl.errors import ConfigError
@@ -155,7 +156,7 @@ def _prepare_run_dir(cfg, out: Path, fresh: bool, ckpts: Checkpoints) -> dict | 
     if config_path.is_file():
         stored = read_json(config_path).get("run")
         if stored != cfg.to_dict():
-            changed = sorted(_diff(stored or {}, cfg.to_dict()))
+            changed = [key for key, _, _ in changed_settings(stored or {}, cfg.to_dict())]
             raise ConfigError(
                 f"{out}: holds a run with a different config (changed: {', '.join(changed) or 'format'}); "
                 "use another --out, or pass --fresh to discard it"
@@ -164,17 +165,6 @@ def _prepare_run_dir(cfg, out: Path, fresh: bool, ckpts: Checkpoints) -> dict | 
         raise ConfigError(f"{out}/checkpoint: was written by a different run config; pass --fresh to discard it")
     ckpts.remove_stale_tmp()
     return state
-
-
-def _diff(a: dict, b: dict, prefix: str = "") -> list[str]:
-    out = []
-    for k in sorted(set(a) | set(b)):
-        va, vb = a.get(k), b.get(k)
-        if isinstance(va, dict) and isinstance(vb, dict):
-            out += _diff(va, vb, f"{prefix}{k}.")
-        elif va != vb:
-            out.append(prefix + k)
-    return out
 
 
 def reward_control_rate(cfg, s: Setup, log=print) -> float:

@@ -231,3 +231,27 @@ def test_tost_says_equivalent_only_when_the_data_show_it(tmp_path, case, seeds, 
             assert "Nor are they shown equivalent within +/- 0.03" in v and "equivalent within +/- 0.03 on" not in v
     build_report(root)
     assert "| equivalent within +/- 0.03 (TOST) |" in (root / "analysis" / "report.md").read_text()
+
+
+def test_the_report_says_what_each_arm_changes_from_the_baseline(tmp_path):
+    import json
+
+    from analysis.report import build_report
+    from analysis.synthetic import write_campaign
+
+    root = write_campaign(tmp_path, arms=("grpo", "full", "mine"), group_sizes=(4,), seeds=(0, 1, 2))
+    for s in range(3):  # the lr a sweep chose is only in the runs' own config.json
+        path = root / "runs" / f"mine-g4-s{s}" / "config.json"
+        cfg = json.loads(path.read_text())
+        cfg["run"]["train"]["lr"] = 1e-4
+        path.write_text(json.dumps(cfg))
+    plan = json.loads((root / "plan.json").read_text())
+    for r in plan["runs"]:
+        if r["arm"] == "mine":
+            r["lr"], r["config"]["train"]["lr"] = "from_sweep", None
+    (root / "plan.json").write_text(json.dumps(plan))
+    doc = build_report(root)
+    assert doc["arm_differences"] == {"full": ["advantage.preset: 'grpo' -> 'full'"],
+                                      "mine": ["advantage.preset: 'grpo' -> 'mine'", "train.lr: 3e-05 -> 0.0001"]}
+    md = (root / "analysis" / "report.md").read_text()
+    assert "| mine | advantage.preset: 'grpo' -> 'mine'; train.lr: 3e-05 -> 0.0001 |" in md

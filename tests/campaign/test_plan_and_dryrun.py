@@ -134,6 +134,9 @@ def test_a_third_arm_is_a_second_candidate_in_the_plan_and_its_power_preview(tmp
     assert main(["plan", str(path), "--no-write", "--out", str(tmp_path)]) == 0
     text = capsys.readouterr().out
     assert "comparisons: full, full_b vs baseline grpo, at each group size (4, 8): 2 candidate(s)" in text
+    # per arm, exactly what differs from the baseline's run config
+    assert "  full: advantage.preset: 'grpo' -> 'full'\n" in text
+    assert "  full_b: advantage.gtpo: None -> {'beta': 0.2}; advantage.preset: 'grpo' -> 'full'; train.lr: 3e-05 -> 1e-05" in text
     assert "4 test(s) (holm)" in text
 
 

@@ -47,6 +47,21 @@ def _group_lines(runs, kind: str) -> list[str]:
     return [f"{kind}:"] + lines
 
 
+def _arm_lines(spec, runs) -> list[str]:
+    """Per arm, exactly what its resolved run config changes from the baseline arm's."""
+    from textrl.config import arm_difference
+
+    base = {(r.group_size, r.seed): r.config for r in runs if r.arm == spec.baseline_arm}
+    lines, seen = [f"what each arm changes from the baseline {spec.baseline_arm} (resolved run configs):"], set()
+    for r in runs:
+        if r.arm == spec.baseline_arm or r.arm in seen or (r.group_size, r.seed) not in base:
+            continue
+        seen.add(r.arm)
+        items = arm_difference(base[(r.group_size, r.seed)], r.config)
+        lines.append(f"  {r.arm}: {'; '.join(items) or 'nothing: the same runs as the baseline (an A/A arm)'}")
+    return lines + [""] if seen else []
+
+
 def render(spec, runs, probes, compute, preview, sequential=None) -> str:
     from textrl.campaign.estimate import format_duration
 
@@ -66,6 +81,7 @@ def render(spec, runs, probes, compute, preview, sequential=None) -> str:
         out += [f"  lr 'from sweep' ({', '.join(swept)}): chosen after the probes; snakemake -n lists these runs "
                 "with the lr still open", ""]
     cands = spec.candidate_arms
+    out += _arm_lines(spec, runs)
     if spec.stages is None:
         out += [f"comparisons: {', '.join(cands)} vs baseline {spec.baseline_arm}, at each group size "
                 f"({', '.join(map(str, spec.group_sizes))}): {len(cands)} candidate(s), one primary family, "
