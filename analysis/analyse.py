@@ -44,6 +44,9 @@ def comparison_pairs(c: Campaign) -> list[tuple[str, str]]:
         if a not in arms:
             raise ConfigError(f"plan.json spec.analysis.candidates: {a!r} is not an arm of this campaign; arms are {', '.join(arms)}")
     labels_of = c.runs.groupby("arm", sort=False)["label"].unique()
+    if s.comparisons == "all_pairs":  # every pair of the baseline and the candidates, earlier arm as "baseline"
+        labels = [lab for arm in [base_arm, *cand_arms] for lab in labels_of[arm]]
+        return [(a, b) for i, a in enumerate(labels) for b in labels[i + 1:]]
     return [(b, cl) for ca in cand_arms for cl in labels_of[ca] for b in labels_of[base_arm]]
 
 

@@ -1,6 +1,6 @@
 """The analysis settings of a campaign: plan.json["spec"]["analysis"] with every missing key defaulted.
 
-Keys read (all optional): baseline, candidates (or candidate), primary, secondary, alpha, paired, primary_test, correction,
+Keys read (all optional): baseline, candidates (or candidate), comparisons, primary, secondary, alpha, paired, primary_test, correction,
 effect_of_interest, equivalence_margin, aa_check, and power_preview.power. Unknown keys are ignored, so the report does not
 depend on the exact spec schema; a value of the wrong kind is a ConfigError naming the key.
 """
@@ -22,6 +22,7 @@ ENDPOINTS = ("avg_at_k", "pass_at_1", "pass_at_k", "greedy_acc", "reward_auc", "
 class Settings:
     baseline: str | None = None             # arm name; None -> the first arm of the plan
     candidates: tuple[str, ...] = ()        # () -> every arm except the baseline
+    comparisons: str = "baseline"           # baseline: candidates vs the baseline; all_pairs: every pair
     primary: str = "avg_at_k"
     secondary: tuple[str, ...] = ("reward_auc", "final_reward")  # the campaign spec's default too
     alpha: float = 0.05
@@ -56,6 +57,10 @@ def settings_from_spec(spec: dict | None) -> Settings:
         kw["candidates"] = tuple(str(c) for c in cand)
     elif cand not in (None, "all"):
         raise _fail("candidates", "an arm name, a list of arm names, 'all' or null", cand)
+    if a.get("comparisons") is not None:
+        if a["comparisons"] not in ("baseline", "all_pairs"):
+            raise _fail("comparisons", "baseline or all_pairs", a["comparisons"])
+        kw["comparisons"] = a["comparisons"]
     if a.get("primary") is not None:
         if a["primary"] not in ENDPOINTS:
             raise _fail("primary", f"one of {', '.join(ENDPOINTS)}", a["primary"])

@@ -255,3 +255,19 @@ def test_the_report_says_what_each_arm_changes_from_the_baseline(tmp_path):
                                       "mine": ["advantage.preset: 'grpo' -> 'mine'", "train.lr: 3e-05 -> 0.0001"]}
     md = (root / "analysis" / "report.md").read_text()
     assert "| mine | advantage.preset: 'grpo' -> 'mine'; train.lr: 3e-05 -> 0.0001 |" in md
+
+
+def test_all_pairs_is_one_family_of_every_pair_at_every_group_size(tmp_path):
+    from analysis.report import build_report
+    from analysis.synthetic import write_campaign
+
+    root = write_campaign(tmp_path, arms=("grpo", "full", "mine"), group_sizes=(4, 8), seeds=(0, 1, 2, 3),
+                          effect={"mine": 0.1}, seed_sd=0.01, analysis={"comparisons": "all_pairs"})
+    doc = build_report(root)
+    rows = doc["primary"]["comparisons"]
+    assert [(r["baseline"], r["candidate"], r["group_size"]) for r in rows] == [
+        ("grpo", "full", 4), ("grpo", "full", 8), ("grpo", "mine", 4), ("grpo", "mine", 8),
+        ("full", "mine", 4), ("full", "mine", 8)]
+    assert {r["n_tests"] for r in rows} == {6} and doc["design"]["n_primary_tests"] == 6
+    assert len(doc["verdicts"]) == 6
+    assert sum("mine is better than full" in v for v in doc["verdicts"]) == 2

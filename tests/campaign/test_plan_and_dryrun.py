@@ -183,3 +183,19 @@ def test_a_sequential_plan_lists_every_stage_and_previews_the_seeds_it_expects(t
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out.stdout, re.M))
     assert counts["train"] == "9" and counts["interim"] == "1", out.stdout[-2000:]
+
+
+def test_all_pairs_counts_every_pair_in_the_plan_and_its_power_preview(tmp_path, capsys):
+    from textrl.campaign.preview import power_preview
+
+    raw = spec_dict(arms=ARMS, analysis={"comparisons": "all_pairs"})
+    spec = load_spec(raw)
+    assert spec.comparison_pairs == [("grpo", "full"), ("grpo", "full_b"), ("full", "full_b")]
+    assert power_preview(spec).n_tests == 6  # 3 pairs x 2 group sizes
+    path = tmp_path / "pairs.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert main(["plan", str(path), "--no-write", "--out", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert ("comparisons: all pairs (full vs grpo, full_b vs grpo, full_b vs full), at each group size (4, 8): "
+            "3 pair(s), one primary family, holm across all of its tests") in text
+    assert "6 test(s) (holm)" in text

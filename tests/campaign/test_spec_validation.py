@@ -60,6 +60,7 @@ CASES = [
     ("seeds", {"per_stage": 1, "max_stages": 3}, "seeds.per_stage: input should be greater than or equal to 2"),
     ("seeds", {"per_stage": 5, "max_stages": 3, "first": 7}, "seeds.first: unknown field"),
     ("analysis.sequential", {"spending": "pocock"}, "analysis.sequential: is given but seeds is a fixed count"),
+    ("analysis.comparisons", "everything", "analysis.comparisons"),
     ("group_sizes", [1, 4], "group_sizes: each group size must be >= 2"),
     ("group_sizes", [], "group_sizes: expected at least one group size"),
     ("group_sizes", "8", "group_sizes"),

@@ -38,8 +38,7 @@ def power_preview(spec: CampaignSpec) -> PowerPreview:
     n = len(spec.seed_list)
     # one test per (candidate arm, baseline lr, candidate lr, group size), as analysis.analyse counts them
     arms = {arm.name: arm for arm in spec.arms}
-    n_tests = len(spec.group_sizes) * len(arms[spec.baseline_arm].lrs) * sum(
-        len(arms[name].lrs) for name in spec.candidate_arms)
+    n_tests = len(spec.group_sizes) * sum(len(arms[a].lrs) * len(arms[b].lrs) for a, b in spec.comparison_pairs)
     if n_tests == 0:  # only negative controls: their tests against the baseline are the family
         n_tests = len(spec.group_sizes) * len(arms[spec.baseline_arm].lrs) * sum(
             len(arm.lrs) for arm in spec.arms if arm.control)

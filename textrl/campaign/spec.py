@@ -193,6 +193,10 @@ class AnalysisSpec(_Section):
         description="Candidate arms, each compared with the baseline at every group size: an arm name or a list "
         "(`candidate:` is accepted too; default null: every arm except the baseline).",
     )
+    comparisons: Literal["baseline", "all_pairs"] = Field(
+        "baseline", description="baseline: every candidate against the baseline at each group size; all_pairs: every "
+        "pair of the baseline and the candidates (e.g. two new ideas against each other too), all in one corrected "
+        "family (default baseline).")
     primary: Literal[ENDPOINTS] = Field("avg_at_k", description="Primary endpoint, one number per run (default avg_at_k).")
     secondary: list[Literal[ENDPOINTS]] = Field(
         default_factory=lambda: ["reward_auc", "final_reward"],
@@ -367,6 +371,9 @@ class CampaignSpec(_Section):
             raise _FieldError("analysis.sequential", "is given but seeds is a fixed count or list; a sequential "
                               "design needs seeds: {per_stage: n, max_stages: k}")
         if self.stages is not None:
+            if self.analysis.comparisons == "all_pairs":
+                raise _FieldError("analysis.comparisons", "all_pairs is not available with sequential seeds; the "
+                                  "sequential family is every candidate against the baseline")
             if self.analysis.paired:
                 raise _FieldError("analysis.paired", "the sequential test compares unpaired seeds; set paired: false")
             many = [i for i, a in enumerate(self.arms) if isinstance(a.lr, list)]
@@ -386,6 +393,14 @@ class CampaignSpec(_Section):
     def seed_list(self) -> list[int]:
         """Every seed a run may get: all of them in a fixed design, the most the stages can use otherwise."""
         return self.seeds.seeds if isinstance(self.seeds, SeedStages) else list(self.seeds)
+
+    @property
+    def comparison_pairs(self) -> list[tuple[str, str]]:
+        """(baseline role, candidate role) arm pairs of the primary family, in spec order."""
+        if self.analysis.comparisons == "all_pairs":
+            roles = [self.baseline_arm, *self.candidate_arms]
+            return [(a, b) for i, a in enumerate(roles) for b in roles[i + 1:]]
+        return [(self.baseline_arm, c) for c in self.candidate_arms]
 
     @property
     def sequential_test(self) -> SequentialSpec:

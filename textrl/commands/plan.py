@@ -82,7 +82,12 @@ def render(spec, runs, probes, compute, preview, sequential=None) -> str:
                 "with the lr still open", ""]
     cands = spec.candidate_arms
     out += _arm_lines(spec, runs)
-    if spec.stages is None:
+    if spec.stages is None and spec.analysis.comparisons == "all_pairs":
+        pairs = spec.comparison_pairs
+        out += [f"comparisons: all pairs ({', '.join(f'{b} vs {a}' for a, b in pairs)}), at each group size "
+                f"({', '.join(map(str, spec.group_sizes))}): {len(pairs)} pair(s), one primary family, "
+                f"{spec.analysis.correction} across all of its tests", ""]
+    elif spec.stages is None:
         out += [f"comparisons: {', '.join(cands)} vs baseline {spec.baseline_arm}, at each group size "
                 f"({', '.join(map(str, spec.group_sizes))}): {len(cands)} candidate(s), one primary family, "
                 f"{spec.analysis.correction} across all of its tests", ""]
