@@ -126,3 +126,27 @@ def test_added_reward_components_reach_the_generation_log(tmp_path, tiny_run_con
         assert row["components"] == {"exact_match": own, "length_penalty": penalty}
         assert row["reward"] == pytest.approx(own + 0.25 * penalty) and row["correct"] is bool(own)
     assert json.loads((tmp_path / "config.json").read_text())["run"]["task"]["rewards"] == {"length_penalty": 0.25}
+
+
+def test_a_users_reward_function_joins_a_builtin_task_from_the_spec(tmp_path, monkeypatch):
+    (tmp_path / "my_shaping.py").write_text(textwrap.dedent("""
+        from textrl.rewards import reward
+
+        @reward(bounds=(-1.0, 0.0))
+        def brevity(prompt, completion, example, **kwargs):
+            return -min(1.0, len(completion) / 10)
+        """))
+    monkeypatch.chdir(tmp_path)  # a module beside the spec, run from its directory: no PYTHONPATH needed
+    monkeypatch.delitem(sys.modules, "my_shaping", raising=False)
+    cfg = load_run_config({"task": {"name": "arithmetic", "rewards": {"my_shaping:brevity": 0.5}}})
+    (score,) = build_task(cfg.task).score(["12345"], examples(1))
+    assert score["components"] == {"exact_match": 0.0, "my_shaping:brevity": -0.5} and score["reward"] == -0.25
+    from textrl.campaign import load_spec
+
+    arms = [{"name": "grpo", "advantage": {"preset": "grpo"}}, {"name": "full", "advantage": {"preset": "full"}}]
+    with pytest.raises(ConfigError, match=r"MaxRL needs rewards >= 0, but task.rewards 'my_shaping:brevity'"):
+        load_spec({"name": "t", "arms": arms, "task": {"name": "arithmetic", "rewards": {"my_shaping:brevity": 0.5}}})
+    with pytest.raises(ConfigError, match=r"reward 'no_such_mod:f': cannot import module 'no_such_mod' \(ModuleNotFound"):
+        load_run_config({"task": {"rewards": {"no_such_mod:f": 1.0}}})
+    with pytest.raises(ConfigError, match=r"reward 'os:system': 'os' is a Python standard-library module"):
+        load_run_config({"task": {"rewards": {"os:system": 1.0}}})

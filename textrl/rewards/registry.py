@@ -11,7 +11,7 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Mapping, NamedTuple
 
-from textrl.errors import ConfigError
+from textrl.errors import ConfigError, not_user_code
 
 Parallel = Literal[None, "process", "thread"]
 
@@ -74,10 +74,41 @@ def known_rewards() -> list[str]:
 
 
 def get_spec(name: str) -> RewardSpec:
+    """A registered reward, or a user's `module:function` (imported from the working directory or an installed
+    package; a function decorated with @reward keeps its declared bounds)."""
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):
-        raise ConfigError(f"unknown reward {name!r}; known rewards: {', '.join(known_rewards())}") from None
+        pass
+    if isinstance(name, str) and ":" in name:
+        return _user_reward(name)
+    raise ConfigError(f"unknown reward {name!r}; known rewards: {', '.join(known_rewards())}, or "
+                      "'module:function' for your own")
+
+
+def _user_reward(target: str) -> RewardSpec:
+    import importlib
+    import os
+    import sys
+
+    module_name, _, attr = target.partition(":")
+    if why := not_user_code(module_name):
+        raise ConfigError(f"reward {target!r}: {why}")
+    if os.getcwd() not in sys.path:  # a module beside the spec, run from its directory (docs/extending.md)
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:  # noqa: BLE001 - any failure while importing the user's module is reported
+        raise ConfigError(f"reward {target!r}: cannot import module {module_name!r} ({type(e).__name__}: {e}); put it "
+                          "in the directory you run from, or install it") from None
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        raise ConfigError(f"reward {target!r}: module {module_name!r} has no function {attr!r}")
+    declared = next((spec for spec in _REGISTRY.values() if spec.fn is fn), None)
+    bounds = declared.bounds if declared else (None, None)
+    parallel = declared.parallel if declared else None
+    _REGISTRY[target] = RewardSpec(target, fn, declared.kind if declared else "reward", parallel, bounds)
+    return _REGISTRY[target]
 
 
 @dataclass(frozen=True)
