@@ -15,6 +15,7 @@ from scipy import stats
 
 DPI = 110
 TOKEN_GRID = 120
+MANY_ARMS = 4
 
 
 def _colours(labels) -> dict:
@@ -54,6 +55,8 @@ def learning_curves(curves: pd.DataFrame, labels: list[str], path: Path, x: str 
     axes = fig.subplots(1, len(sizes), squeeze=False, sharey=True)[0]
     fig.subplots_adjust(left=0.08 / len(sizes) + 0.04, right=0.98, bottom=0.14, top=0.9, wspace=0.25)
     window = 1 if heldout else smoothing_window(int(d["step"].max()))
+    per_seed = len(labels) < MANY_ARMS  # with many arms, one thin line per seed buries the means
+    seeds_note = "one thin line per seed" if per_seed else f"seed lines omitted with {len(labels)} arms"
     for ax, g in zip(axes, sizes):
         for label in labels:
             cell = d[(d["label"] == label) & (d["group_size"] == g)]
@@ -61,7 +64,7 @@ def learning_curves(curves: pd.DataFrame, labels: list[str], path: Path, x: str 
                 continue
             per_run = {rid: r.sort_values("step") for rid, r in cell.groupby("run_id")}
             smooth = {rid: r[metric].rolling(window, min_periods=1).mean().to_numpy() for rid, r in per_run.items()}
-            for rid, r in per_run.items():
+            for rid, r in per_run.items() if per_seed else ():
                 ax.plot(r[x], smooth[rid], color=colours[label], lw=0.6, alpha=0.35)
             if x == "step":
                 grid = np.sort(cell["step"].unique()).astype(float)
@@ -87,9 +90,9 @@ def learning_curves(curves: pd.DataFrame, labels: list[str], path: Path, x: str 
     if heldout:
         n = int(d["step"].nunique())
         return (f"Held-out {metric} during training on the fixed curve subset ({n} evaluated steps, step 0 is the "
-                f"base model): mean over seeds (thick), 95 % t band, one thin line per seed.{reference}")
+                f"base model): mean over seeds (thick), 95 % t band, {seeds_note}.{reference}")
     return (f"Training {metric} against {'steps' if x == 'step' else 'generated tokens'}: mean over seeds (thick), "
-            f"95 % t band, one thin line per seed; rolling mean over {window} step(s). Training reward is on-policy "
+            f"95 % t band, {seeds_note}; rolling mean over {window} step(s). Training reward is on-policy "
             f"and not the primary endpoint.{reference}")
 
 

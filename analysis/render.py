@@ -269,9 +269,26 @@ def render_markdown(doc: dict, figures: list[tuple[str, str, str]]) -> str:
           f"Primary endpoint: **{ep}**, one number per run. No candidate arm: the tests are the baseline against its "
           f"negative controls (Welch t, {d['correction']} over them, family-wise alpha {d['alpha']:g}).", ""]
     controls = doc["learning"]["controls"] if doc.get("learning") else []
+    if len(prim) >= SUMMARY_FROM:  # many arms: the family at a glance before the sentences
+        L += [table(["G", "comparison", "difference [95% CI]", "p adjusted", "result"],
+                    [[r["group_size"], f"{r['candidate']} vs {r['baseline']}",
+                      f"{_n(r['difference'], signed=True)} {_ci(r['ci_low'], r['ci_high'])}", _p(r["p_adjusted"]),
+                      _result(r)] for r in prim]), ""]
     L += [f"- {r['verdict']}" for r in prim] or ([] if controls else ["- no comparison could be made."])
     L += [f"- Negative control: {t['verdict']}" for t in controls]
     return "\n".join(L + _after_verdict(doc, d, ep, prim, fig))
+
+
+SUMMARY_FROM = 4  # comparisons from which the verdict opens with a summary table
+
+
+def _result(r: dict) -> str:
+    eq = r.get("equivalence") or {}
+    if r.get("significant"):
+        return f"**{'better' if r['difference'] > 0 else 'worse'}**"
+    if eq.get("equivalent"):
+        return f"equivalent within +/- {eq['margin']:g}"
+    return "inconclusive by design" if r.get("cannot_reach_significance") else "no significant difference"
 
 
 def _sequential_verdict(doc: dict, ep: str) -> list[str]:

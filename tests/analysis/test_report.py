@@ -271,3 +271,6 @@ def test_all_pairs_is_one_family_of_every_pair_at_every_group_size(tmp_path):
     assert {r["n_tests"] for r in rows} == {6} and doc["design"]["n_primary_tests"] == 6
     assert len(doc["verdicts"]) == 6
     assert sum("mine is better than full" in v for v in doc["verdicts"]) == 2
+    md = (root / "analysis" / "report.md").read_text()  # six comparisons: a summary table opens the verdict
+    assert "| G | comparison | difference [95% CI] | p adjusted | result |" in md
+    assert md.count("| **better** |") == 4  # mine against grpo and against full, at both group sizes
