@@ -45,6 +45,28 @@ class RunningMean:
         return {"mean": self.mean}
     def load_state_dict(self, state):
         self.mean = state["mean"]
+
+def boost_planning(batch, factor=2.0):
+    """A token-level stage: planning tokens' advantages times factor, the others as the built-in stages left them."""
+    return [[np.where(m, factor * a, a) for a, m in zip(advs, masks)]
+            for advs, masks in zip(batch.advantages, batch.planning_masks)]
+
+def drop_last_token(batch):
+    return [[a[:-1] for a in advs] for advs in batch.advantages]
+
+def not_finite(batch):
+    return [[a + np.inf for a in advs] for advs in batch.advantages]
+
+class StepCount:
+    def __init__(self):
+        self.calls = 0
+    def __call__(self, batch):
+        self.calls += 1
+        return batch.advantages
+    def state_dict(self):
+        return {"calls": self.calls}
+    def load_state_dict(self, state):
+        self.calls = state["calls"]
 '''
 
 
@@ -151,3 +173,42 @@ def test_a_plugin_arm_trains_and_checkpoints_its_state(tmp_path, tiny_run_config
     rows = train(load_run_config(data), tmp_path / "run", log=lambda *_: None, progress=False)
     assert len(rows) == 2 and all(np.isfinite(r["loss"]) for r in rows)
     assert read_json(tmp_path / "run" / "checkpoint" / "state.json")["controller"]["plugin"]["mean"] is not None
+    data["advantage"] = {"preset": "full", "token": f"{user_module}:StepCount"}  # after sepa -> gtpo -> hicra
+    rows = train(load_run_config(data), tmp_path / "token", log=lambda *_: None, progress=False)
+    assert len(rows) == 2 and all(np.isfinite(r["loss"]) for r in rows)
+    assert read_json(tmp_path / "token" / "checkpoint" / "state.json")["controller"]["token_plugin"] == {"calls": 2}
+
+
+def test_a_token_plugin_reshapes_per_token_advantages_after_the_builtin_stages(user_module):
+    pipe = AdvantagePipeline.from_config({"preset": "grpo", "token": f"{user_module}:boost_planning",
+                                          "token_params": {"factor": 3.0}})
+    assert pipe.needs.planning_mask and pipe.needs.uncertainty == "entropy" and pipe.needs.correct
+    rewards = [[1.0, 0.0]]
+    unc = [[[0.5, 0.5, 0.5], [0.5, 0.5]]]
+    masks = [[[1, 0, 0], [0, 1]]]
+    advs, _ = pipe.compute(rewards, unc, masks, 1, pipe.controller(), [[True, False]])
+    plain, _ = AdvantagePipeline.preset("grpo").compute(rewards, unc, None, 1, None)
+    assert np.allclose(advs[0][0], plain[0][0] * [3, 1, 1]) and np.allclose(advs[0][1], plain[0][1] * [1, 3])
+    assert "token" not in AdvantagePipeline.preset("grpo").model_dump()  # unset: old configs unchanged
+
+
+@pytest.mark.parametrize("fn, message", [
+    ("drop_last_token", "group 0 completion 0 has 3 tokens but 2 advantages"),
+    ("not_finite", "advantage\\[0\\] = inf is not finite"),
+    ("no_such", "has no function or class 'no_such'"),
+])
+def test_a_bad_token_plugin_is_refused_before_compute(user_module, fn, message):
+    with pytest.raises(ConfigError, match=f"advantage.token: .*{message}"):
+        AdvantagePipeline.from_config({"preset": "grpo", "token": f"{user_module}:{fn}"})
+
+
+def test_a_stateful_token_plugin_is_checkpointed_with_the_controller(user_module):
+    pipe = AdvantagePipeline.from_config({"preset": "grpo", "token": f"{user_module}:StepCount"})
+    ctl = pipe.controller()
+    for step in (1, 2):
+        pipe.compute([[1.0, 0.0]], [[[0.5], [0.5]]], [[[0], [0]]], step, ctl, [[True, False]])
+    state = json.loads(json.dumps(ctl.state_dict()))
+    assert state["token_plugin"] == {"calls": 2}
+    resumed = pipe.controller()
+    resumed.load_state_dict(state)
+    assert resumed.token.state_dict() == {"calls": 2}

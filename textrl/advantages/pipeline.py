@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_serializer,
+                      model_validator)
 from pydantic_core import PydanticCustomError
 
 from textrl.advantages import episode as ep
 from textrl.advantages import shaping
-from textrl.advantages.plugins import EpisodeBatch, EpisodePlugin, check_plugin
+from textrl.advantages.plugins import EpisodeBatch, EpisodePlugin, TokenBatch, TokenPlugin, check_plugin, check_token_plugin
 from textrl.advantages.sepa import SepaSchedule
 from textrl.advantages.spec_errors import FIELD_ERROR, config_error
 from textrl.errors import ConfigError
@@ -105,10 +106,11 @@ class PipelineController:
     """The stateful part of a pipeline: SEPA schedule and REINFORCE's moving-average baseline."""
 
     def __init__(self, sepa: SepaSchedule | None = None, baseline: ep.EmaBaseline | None = None,
-                 plugin: EpisodePlugin | None = None):
+                 plugin: EpisodePlugin | None = None, token: TokenPlugin | None = None):
         self.sepa = sepa
         self.baseline = baseline
         self.plugin = plugin
+        self.token = token
 
     def state_dict(self) -> dict:
         state = {
@@ -117,11 +119,15 @@ class PipelineController:
         }
         if self.plugin is not None and self.plugin.stateful:
             state["plugin"] = self.plugin.state_dict()
+        if self.token is not None and self.token.stateful:
+            state["token_plugin"] = self.token.state_dict()
         return state
 
     def load_state_dict(self, state: dict) -> None:
         stateful_plugin = self.plugin if self.plugin is not None and self.plugin.stateful else None
-        for key, part in (("sepa", self.sepa), ("ema_baseline", self.baseline), ("plugin", stateful_plugin)):
+        stateful_token = self.token if self.token is not None and self.token.stateful else None
+        for key, part in (("sepa", self.sepa), ("ema_baseline", self.baseline), ("plugin", stateful_plugin),
+                          ("token_plugin", stateful_token)):
             if (state.get(key) is None) != (part is None):
                 raise ValueError(f"controller state: {key!r} does not match this pipeline (resuming a different arm?)")
             if part is not None:
@@ -147,6 +153,9 @@ class AdvantagePipeline(BaseModel):
     gtpo: GtpoConfig | None = None
     hicra: HicraConfig | None = None
     grams: tuple[str, ...] = Field((), description="planning phrases added to the task's built-in list")
+    token: str | None = Field(None, description="'package.module:function' reshaping the per-token advantages "
+                              "after sepa -> gtpo -> hicra (docs/extending.md, 'Token-level plug-ins')")
+    token_params: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the token plug-in")
 
     @model_validator(mode="before")
     @classmethod
@@ -158,6 +167,15 @@ class AdvantagePipeline(BaseModel):
         if name not in PRESETS:
             raise field_error("preset", f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
         return merge(PRESETS[name], overrides)
+
+    @model_serializer(mode="wrap")
+    def _omit_no_token_plugin(self, handler) -> dict[str, Any]:
+        # left out when unset, so resolved pipelines (and run configs) from before these fields are unchanged
+        data = handler(self)
+        if data.get("token") is None and not data.get("token_params"):
+            data.pop("token", None)
+            data.pop("token_params", None)
+        return data
 
     @field_validator("reinforce", "sepa", "gtpo", "hicra", mode="before")
     @classmethod
@@ -179,6 +197,13 @@ class AdvantagePipeline(BaseModel):
 
     @model_validator(mode="after")
     def plugin_runs(self) -> "AdvantagePipeline":
+        if self.token_params and self.token is None:
+            raise field_error("token_params", "is given but no token plug-in is named in token")
+        if self.token is not None:
+            try:
+                check_token_plugin(self.token, self.token_params)
+            except ValueError as e:
+                raise field_error("token", str(e)) from None
         if self.episode not in BUILTIN_EPISODES:
             try:
                 # imported (unknown name, cannot import, no such function) and called once on a synthetic batch
@@ -253,10 +278,11 @@ class AdvantagePipeline(BaseModel):
 
     @property
     def needs(self) -> PipelineNeeds:
+        token = self.token is not None  # a token plug-in gets everything
         return PipelineNeeds(
-            uncertainty=self.uncertainty if self.gtpo is not None else None,
-            planning_mask=self.sepa is not None or self.hicra is not None,
-            correct=(self.sepa is not None and self.sepa.gate > 0.0) or self.episode not in BUILTIN_EPISODES,
+            uncertainty=self.uncertainty if self.gtpo is not None or token else None,
+            planning_mask=self.sepa is not None or self.hicra is not None or token,
+            correct=(self.sepa is not None and self.sepa.gate > 0.0) or self.episode not in BUILTIN_EPISODES or token,
         )
 
     def require_uncertainty(self, available: Iterable[str], backend: str) -> None:
@@ -278,7 +304,8 @@ class AdvantagePipeline(BaseModel):
         if self.reinforce is not None and self.reinforce.baseline == "ema":
             baseline = ep.EmaBaseline(self.reinforce.decay)
         plugin = EpisodePlugin(self.episode, self.episode_params) if self.episode not in BUILTIN_EPISODES else None
-        return PipelineController(sepa, baseline, plugin)
+        token = TokenPlugin(self.token, self.token_params) if self.token is not None else None
+        return PipelineController(sepa, baseline, plugin, token)
 
     # --- computation ----------------------------------------------------------------------------------
 
@@ -339,7 +366,7 @@ class AdvantagePipeline(BaseModel):
         if planning_masks is not None and uncertainties is not None:
             check_batch_shape(rewards, planning_masks, "planning_masks")
         if controller is None and (self.sepa is not None or (self.reinforce and self.reinforce.baseline == "ema")
-                                   or self.episode not in BUILTIN_EPISODES):
+                                   or self.episode not in BUILTIN_EPISODES or self.token is not None):
             raise ValueError("compute: this pipeline is stateful; pass pipeline.controller()")
 
         # Read and check every completion before any controller state changes, so that a bad input
@@ -350,7 +377,8 @@ class AdvantagePipeline(BaseModel):
                 where = f"compute: group {g} completion {i}"
                 n = len(values)
                 mask = None if planning_masks is None else shaping.as_mask(planning_masks[g][i], n, where)
-                h = shaping.as_uncertainty(uncertainties[g][i], where) if self.gtpo is not None else None
+                h = (shaping.as_uncertainty(uncertainties[g][i], where)
+                     if self.gtpo is not None or self.token is not None else None)
                 tokens.append((n, mask, h))
         episode_advs = self.episode_advantages(rewards, controller, correct, step)
 
@@ -391,6 +419,14 @@ class AdvantagePipeline(BaseModel):
 
         if self.sepa is not None:
             controller.sepa.update(np.concatenate(execution_h) if execution_h else [])
+        if self.token is not None:  # the user's stage sees the built-in stages' result and every token signal
+            layout = iter(tokens)
+            per_completion = [[next(layout) for _ in group] for group in advs]
+            advs = controller.token(TokenBatch(
+                advantages=advs, rewards=[np.asarray(r, dtype=np.float64) for r in rewards],
+                correct=[np.asarray(c, dtype=bool) for c in correct], step=step,
+                uncertainties=[[h for _, _, h in group] for group in per_completion],
+                planning_masks=[[m.astype(bool) for _, m, _ in group] for group in per_completion]))
 
         n_tokens = sum(n for n, _, _ in tokens)
         metrics = {

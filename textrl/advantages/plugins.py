@@ -137,6 +137,75 @@ def check_plugin(target: str, params: dict) -> None:
             raise ValueError(f"{target!r}: state_dict() must return JSON-serialisable values ({e})") from None
 
 
+@dataclass(frozen=True)
+class TokenBatch:
+    """One step at token level, for a plug-in that shapes per-token advantages (`advantage.token`). [g][i] is
+    completion i of prompt group g; every per-token array has one value per generated token."""
+
+    advantages: list[list[np.ndarray]]      # after the episode stage and sepa -> gtpo -> hicra
+    rewards: list[np.ndarray]
+    correct: list[np.ndarray]
+    uncertainties: list[list[np.ndarray]]   # per-token entropy (or surprisal: advantage.uncertainty)
+    planning_masks: list[list[np.ndarray]]  # per-token bool: inside a planning phrase
+    step: int
+
+
+class TokenPlugin(EpisodePlugin):
+    """A token-level plug-in: the same loading, params and state as an episode plug-in; other output checks."""
+
+    def __call__(self, batch: TokenBatch) -> list[list[np.ndarray]]:
+        out = self._call(batch)
+        if not isinstance(out, (Sequence, np.ndarray)) or len(out) != len(batch.advantages):
+            raise ValueError(f"{self.target!r} returned {type(out).__name__} of length "
+                             f"{len(out) if hasattr(out, '__len__') else '?'}; expected one list per group "
+                             f"({len(batch.advantages)} groups)")
+        advs = []
+        for g, (group, given) in enumerate(zip(out, batch.advantages)):
+            if not isinstance(group, (Sequence, np.ndarray)) or len(group) != len(given):
+                raise ValueError(f"{self.target!r}: group {g} has {len(given)} completions but "
+                                 f"{len(group) if hasattr(group, '__len__') else '?'} advantage arrays")
+            row = []
+            for i, (a, ref) in enumerate(zip(group, given)):
+                a = np.asarray(a, dtype=np.float64)
+                if a.shape != ref.shape:
+                    raise ValueError(f"{self.target!r}: group {g} completion {i} has {ref.size} tokens but "
+                                     f"{a.size} advantages")
+                bad = np.flatnonzero(~np.isfinite(a))
+                if bad.size:
+                    raise ValueError(f"{self.target!r}: group {g} completion {i} advantage[{bad[0]}] = "
+                                     f"{a[bad[0]]} is not finite")
+                row.append(a)
+            advs.append(row)
+        return advs
+
+
+def _synthetic_tokens() -> TokenBatch:
+    lengths = [[3, 1, 4, 2], [2, 2, 2, 2], [5, 1, 3]]
+    rng = np.random.default_rng(0)
+    episode = [np.array([-1.0, 1.0, -1.0, 1.0]), np.zeros(4), np.array([-1.0, 0.0, 1.0])]
+    return TokenBatch(
+        advantages=[[np.full(n, a) for n, a in zip(ls, e)] for ls, e in zip(lengths, episode)],
+        rewards=list(SYNTHETIC.rewards), correct=list(SYNTHETIC.correct),
+        uncertainties=[[rng.uniform(0.1, 2.0, n) for n in ls] for ls in lengths],
+        planning_masks=[[np.arange(n) < 1 for n in ls] for ls in lengths], step=1)
+
+
+def check_token_plugin(target: str, params: dict) -> None:
+    """As check_plugin, for a token-level plug-in: completions of 1 to 5 tokens, one all-equal group."""
+    plugin = TokenPlugin(target, params)
+    try:
+        plugin(_synthetic_tokens())
+    except ValueError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a crash in user code is reported with its type, at plan time
+        raise ValueError(f"{target!r} failed on a synthetic batch: {type(e).__name__}: {e}") from None
+    if plugin.stateful:
+        try:
+            json.dumps(plugin.state_dict())
+        except TypeError as e:
+            raise ValueError(f"{target!r}: state_dict() must return JSON-serialisable values ({e})") from None
+
+
 # --- widely compared estimators, written exactly as a user would write theirs ------------------------
 
 
