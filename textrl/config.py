@@ -98,10 +98,11 @@ class ModelConfig(_Section):
 
 
 class LossConfig(_Section):
-    kind: Literal["grpo", "gspo", "reinforce", "ppo"] = Field(
+    kind: Literal["grpo", "gspo", "reinforce", "ppo", "cispo"] = Field(
         "grpo",
         description="grpo: token-level clipped surrogate; gspo: sequence-level ratio; reinforce: "
-        "advantage-weighted log-prob; ppo: clipped surrogate over several epochs (default grpo).",
+        "advantage-weighted log-prob; ppo: clipped surrogate over several epochs; cispo: clipped, stop-gradient "
+        "importance weight times the advantage-weighted log-prob (MiniMax-M1) (default grpo).",
     )
     eps_low: typing.Annotated[float, Field(ge=0, lt=1)] = Field(0.2, description="Lower clip bound: ratio >= 1 - eps_low (default 0.2).")
     eps_high: NonNegFloat = Field(0.28, description="Upper clip bound: ratio <= 1 + eps_high (default 0.28).")

@@ -8,6 +8,9 @@ Every loss is sum over tokens of weight(t) * l(t), where the weights carry the a
                (logp - logp_behaviour)), in its per-token form sg(s) * exp(logp - sg(logp)) so that
                token-level advantages are allowed (GSPO-token; equal to GSPO for constant advantages)
   reinforce    -A logp
+  cispo        -sg(clip(r, 1 - eps_low, 1 + eps_high)) A logp: the importance weight is clipped and carries no
+               gradient, so every token keeps a gradient (CISPO, MiniMax-M1, arXiv 2506.13585; the paper bounds
+               only the high side: set eps_low near 1 for that)
   all kinds    + kl_coef * k3(ref || policy) - entropy_coef * H(t)
 """
 
@@ -66,6 +69,10 @@ def policy_loss(
     if spec.kind == "reinforce":
         per_token = -advantages * logp
         clipped = mx.zeros_like(logp)
+    elif spec.kind == "cispo":
+        low, high = 1.0 - spec.eps_low, 1.0 + spec.eps_high
+        per_token = -mx.stop_gradient(mx.clip(ratio, low, high)) * advantages * logp
+        clipped = ((ratio < low) | (ratio > high)).astype(mx.float32)
     else:
         low, high = 1.0 - spec.eps_low, 1.0 + spec.eps_high
         unclipped = ratio * advantages

@@ -47,7 +47,7 @@ def test_every_field_documents_its_default():
     ({"loss": {"kind": "reinforce", "epochs": 2}}, "run config loss.epochs: reinforce is on-policy and takes exactly 1 epoch, got 2"),
     ({"eval": {"max_tokens": -2}}, "run config eval.max_tokens: expected a positive integer or null, got -2"),
     ({"sampling": {"top_p": 1.5}}, "run config sampling.top_p: expected a number > 0 and <= 1, got 1.5"),
-    ({"loss": {"kind": "dpo"}}, "run config loss.kind: expected one of 'grpo', 'gspo', 'reinforce', 'ppo', got 'dpo'"),
+    ({"loss": {"kind": "dpo"}}, "run config loss.kind: expected one of 'grpo', 'gspo', 'reinforce', 'ppo', 'cispo', got 'dpo'"),
     ({"train": {"stpes": 3}}, "run config train.stpes: unknown field"),
     ({"task": {"name": "no_such_task"}}, "unknown task 'no_such_task'"),
     ({"model": {"path": "/no/such/model"}}, "run config model.path: '/no/such/model' is not 'tiny', an existing"),

@@ -63,6 +63,23 @@ def test_gspo_uses_the_real_sequence_length():
     assert loss.item() == pytest.approx(-math.sqrt(2.0), abs=1e-5)  # s = exp(mean(log 2, 0)) = sqrt(2)
 
 
+def test_cispo_weights_the_logprob_gradient_by_the_clipped_ratio_without_dropping_tokens():
+    spec = LossSpec(kind="cispo", eps_low=0.2, eps_high=0.28)
+    r = [1.5, 0.5, 1.1]
+    old = [[0.0, 0.0, 0.0]]
+    _, old_, adv, w, mask = arrays([[0.0] * 3], old, [[1.0, 1.0, -2.0]], [3])
+
+    def f(lp):
+        return policy_loss(lp, old_, adv, w, mask, spec)[0]
+
+    logp = mx.array([[math.log(x) for x in r]])
+    loss, stats = policy_loss(logp, old_, adv, w, mask, spec)
+    # weights sg(clip(r)) = 1.28, 0.8, 1.1; every token keeps a gradient (PPO's clip would zero the first)
+    assert mx.grad(f)(logp).tolist() == [[pytest.approx(-1.28 / 3), pytest.approx(-0.8 / 3), pytest.approx(2.2 / 3)]]
+    assert loss.item() == pytest.approx(-(1.28 * math.log(1.5) + 0.8 * math.log(0.5) - 2.2 * math.log(1.1)) / 3, abs=1e-6)
+    assert stats["clip_frac"].item() == 2
+
+
 def test_k3_kl_is_zero_at_the_reference_and_positive_elsewhere():
     x = mx.array([-1.0, -2.0])
     assert mx.abs(k3(x, x)).max().item() == 0

@@ -141,6 +141,7 @@ def test_eval_and_summary_files(tmp_path, tiny_run_config):
     {"loss": {"kind": "ppo", "epochs": 3, "target_kl": 1e-9}},
     {"loss": {"kind": "gspo", "eps_low": 0.0003, "eps_high": 0.0004, "aggregation": "seq-mean-token-mean"}},
     {"loss": {"kind": "reinforce", "entropy_coef": 0.01, "kl_coef": 0.05, "aggregation": "seq-mean-token-sum-norm"}},
+    {"loss": {"kind": "cispo", "eps_low": 0.99, "eps_high": 0.5, "epochs": 2}},
     {"train": {"lora": {"rank": 4, "scale": 10.0, "layers": 2}, "lr_schedule": "warmup", "warmup_steps": 2}},
     {"advantage": {"preset": "full"}},
 ])

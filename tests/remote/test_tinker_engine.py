@@ -126,6 +126,12 @@ def test_gspo_marks_the_sequence_ratio_tokens(api_key, fake_service):
     assert fake_service.log[-1][1] == "gspo"
 
 
+def test_cispo_maps_to_the_services_cispo_loss_with_the_clip_range(api_key, fake_service):
+    eng = engine_for(fake_service, loss={"kind": "cispo", "eps_low": 0.99, "eps_high": 4.0})
+    eng.forward_backward([Datum([1, 50, 51], [52, 0], [-0.1, -0.2], [1.0, 1.0])], LossSpec.from_run_config(eng.run))
+    assert fake_service.log[-1][1:] == ("cispo", {"clip_low_threshold": pytest.approx(0.01), "clip_high_threshold": 5.0})
+
+
 # --------------------------------------------------------------------------- the RL step's call order
 
 

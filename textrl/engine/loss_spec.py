@@ -9,7 +9,7 @@ AGGREGATIONS = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm")
 
 @dataclass(frozen=True)
 class LossSpec:
-    kind: str = "grpo"  # grpo | gspo | reinforce | ppo
+    kind: str = "grpo"  # grpo | gspo | reinforce | ppo | cispo
     eps_low: float = 0.2
     eps_high: float = 0.28
     aggregation: str = "token-mean"

@@ -40,7 +40,7 @@ DEFAULT_LORA_RANK = 32
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
 # textrl loss kind -> tinker built-in loss (docs: tinker-docs.thinkingmachines.ai/tinker/losses).
-LOSS_FN = {"grpo": "ppo", "ppo": "ppo", "gspo": "gspo", "reinforce": "importance_sampling"}
+LOSS_FN = {"grpo": "ppo", "ppo": "ppo", "gspo": "gspo", "reinforce": "importance_sampling", "cispo": "cispo"}
 
 
 class TinkerServiceError(RuntimeError):
