@@ -11,6 +11,8 @@ from typing import Any, Iterable, Iterator
 
 import yaml
 
+from textrl.errors import ConfigError
+
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write to a temporary file in the same directory, fsync, then rename over `path`."""
@@ -87,8 +89,6 @@ class _StrictLoader(yaml.SafeLoader):
 def load_config_file(path: str | os.PathLike, what: str) -> Any:
     """Parse a YAML or JSON file a user wrote (spec, run config, params): UTF-8, no duplicated keys, not
     empty. Every problem is one ConfigError naming the file and `what` it should be."""
-    from textrl.errors import ConfigError
-
     path = Path(path)
     try:
         raw = path.read_bytes()
