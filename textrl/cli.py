@@ -17,6 +17,7 @@ COMMANDS = {
     "plan": ("textrl.commands.plan", "expand a campaign spec: runs, compute, wall time, power preview"),
     "interim": ("textrl.commands.interim", "interim analysis of a sequential campaign's stage -> sequential/stage_K.json"),
     "status": ("textrl.commands.status", "per-run status of a campaign results directory"),
+    "runs": ("textrl.commands.runs", "one table (CSV/Parquet) of every run of every campaign in a results directory"),
     "report": ("textrl.commands.report", "rebuild a campaign's statistical comparison and report"),
 }
 

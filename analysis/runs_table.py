@@ -1,0 +1,58 @@
+"""One table of every run of every campaign under a results directory (`textrl runs results/`), for a
+user's own analysis: the columns of each campaign's analysis/runs.csv plus the campaign, its task and
+each run's config hash."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.load import load_campaign
+from analysis.sequential_report import mark_unscheduled
+from textrl.errors import ConfigError
+
+
+def campaign_dirs(results: Path) -> list[Path]:
+    return sorted(p.parent for p in results.glob("*/plan.json"))
+
+
+def runs_table(results: str | Path) -> pd.DataFrame:
+    results = Path(results)
+    dirs = campaign_dirs(results)
+    if not dirs:
+        raise ConfigError(f"{results}: no campaign here (no <campaign>/plan.json); expected a results directory "
+                          "such as results/")
+    frames = []
+    for d in dirs:
+        c = load_campaign(d)
+        mark_unscheduled(c)
+        runs = c.runs.copy()
+        task = (c.spec.get("task") or {}).get("name")
+        runs.insert(0, "campaign", c.name)
+        runs.insert(1, "task", runs["eval_task"].fillna(task) if "eval_task" in runs else task)
+        hashes = {e["run_id"]: e.get("config_hash") for e in _plan_runs(d)}
+        runs["config_hash"] = runs["run_id"].map(hashes)
+        frames.append(runs)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _plan_runs(campaign_dir: Path) -> list[dict]:
+    try:
+        return [r for r in json.loads((campaign_dir / "plan.json").read_text()).get("runs", []) if isinstance(r, dict)]
+    except (OSError, ValueError, AttributeError):
+        return []  # load_campaign already reported the file
+
+
+def write_runs_table(results: str | Path, out: str | Path | None = None) -> tuple[Path, pd.DataFrame]:
+    table = runs_table(results)
+    path = Path(out) if out else Path(results) / "runs.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".parquet":
+        table.to_parquet(path, index=False)
+    elif path.suffix == ".csv":
+        table.to_csv(path, index=False)
+    else:
+        raise ConfigError(f"--out {path}: expected a .csv or .parquet file name")
+    return path, table
