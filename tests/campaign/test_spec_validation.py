@@ -66,6 +66,7 @@ CASES = [
     ("group_sizes", "8", "group_sizes"),
     ("task.name", "chess", "task.name: unknown task 'chess'"),
     ("task.heldout_size", 0, "task.heldout_size"),
+    ("task.heldout_size", 10**6, "task.heldout_size: 1000000 leaves no training problems; 'arithmetic' has at most"),
     ("model", "./no/such/dir", "model:"),
     ("backend", "jax", "backend"),
     ("training.steps", "many", "training.steps"),

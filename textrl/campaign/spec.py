@@ -525,11 +525,16 @@ def _check_components(spec: CampaignSpec, where: str) -> None:
     try:
         from textrl.tasks import get_task
 
-        get_task(spec.task.name, **spec.task.params)
+        task = get_task(spec.task.name, **spec.task.params)
     except ConfigError as e:
         raise ConfigError(f"{where}: {e}") from None
     except (TypeError, ValueError, KeyError) as e:
         raise ConfigError(f"{where}: task.params: {spec.task.name!r} rejected {spec.task.params!r}: {e}") from None
+    count = getattr(task, "problem_count", None)  # optional in the Task protocol
+    problems = count() if callable(count) else None
+    if problems is not None and spec.task.heldout_size >= problems:
+        raise ConfigError(f"{where}: task.heldout_size: {spec.task.heldout_size} leaves no training problems; "
+                          f"{spec.task.name!r} has at most {problems:,} problems")
     try:
         from textrl.advantages import AdvantagePipeline
     except ImportError:  # advantages package not installed in this checkout yet

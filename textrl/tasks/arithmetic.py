@@ -108,6 +108,10 @@ class ArithmeticTask:
                        answer=evaluate(numbers, ops),
                        meta={"operands": list(numbers), "ops": list(ops)})
 
+    def problem_count(self) -> int:
+        """Problems to split into training and held-out (optional in the Task protocol: plan-time checks)."""
+        return self.size
+
     def split(self, seed: int, heldout_size: int) -> tuple[list[Example], list[Example]]:
         cap = self.params.train_size
         if self.size <= ENUMERATE_LIMIT:

@@ -35,6 +35,10 @@ class BoxedMathTask:
         self._rows = load_rows(p.path, [p.problem_field, p.answer_field], task=self.name)
         self._reward = get_reward("math_correctness", strict=p.strict)
 
+    def problem_count(self) -> int:
+        """Problems to split into training and held-out (optional in the Task protocol: plan-time checks)."""
+        return len(self._rows)
+
     def split(self, seed: int, heldout_size: int) -> tuple[list[Example], list[Example]]:
         train, heldout = shuffled_split(list(range(len(self._rows))), seed, heldout_size, self.params.path)
         return [self._example(i) for i in train], [self._example(i) for i in heldout]

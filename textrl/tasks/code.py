@@ -45,6 +45,10 @@ class CodeTask:
             row[p.tests_field] = list(tests)
         self._reward = get_reward("code_execution", timeout_s=p.timeout_s, memory_mb=p.memory_mb)
 
+    def problem_count(self) -> int:
+        """Problems to split into training and held-out (optional in the Task protocol: plan-time checks)."""
+        return len(self._rows)
+
     def split(self, seed: int, heldout_size: int) -> tuple[list[Example], list[Example]]:
         train, heldout = shuffled_split(list(range(len(self._rows))), seed, heldout_size, self.params.path)
         return [self._example(i) for i in train], [self._example(i) for i in heldout]

@@ -87,6 +87,10 @@ class CountdownTask:
                     break
         return problems
 
+    def problem_count(self) -> int:
+        """Problems to split into training and held-out (optional in the Task protocol: plan-time checks)."""
+        return self.params.size
+
     def split(self, seed: int, heldout_size: int) -> tuple[list[Example], list[Example]]:
         train, heldout = shuffled_split(self._problems(seed), seed, heldout_size, "countdown")
         return self._examples("train", train), self._examples("heldout", heldout)

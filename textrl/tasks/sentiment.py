@@ -65,6 +65,10 @@ class SentimentTask:
             self._rows = [(str(r[p.text_field]), str(r[p.label_field]).strip().casefold()) for r in rows]
         self.labels = tuple(sorted({label for _, label in self._rows}))
 
+    def problem_count(self) -> int:
+        """Problems to split into training and held-out (optional in the Task protocol: plan-time checks)."""
+        return len(self._rows)
+
     def split(self, seed: int, heldout_size: int) -> tuple[list[Example], list[Example]]:
         indexed = list(enumerate(self._rows))
         train, heldout = shuffled_split(indexed, seed, heldout_size, "sentiment")
