@@ -75,8 +75,8 @@ def sequential_plan(spec: dict) -> SequentialPlan | None:
 
 def _stage_runs(runs: pd.DataFrame, plan: SequentialPlan, stage: int, agents: list[str]) -> list[str]:
     ids = set(agents)
-    chosen = runs[[agent_id(a, int(g)) in ids and plan.stage_of(s) == stage
-                   for a, g, s in zip(runs["arm"], runs["group_size"], runs["seed"])]]
+    chosen = runs[np.array([agent_id(a, int(g)) in ids and plan.stage_of(s) == stage
+                            for a, g, s in zip(runs["arm"], runs["group_size"], runs["seed"])], dtype=bool)]
     return chosen["run_id"].tolist()
 
 

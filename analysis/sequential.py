@@ -33,7 +33,6 @@ from scipy import stats
 
 SPENDING = ("linear", "pocock", "obrien_fleming")
 OPEN, BETTER, WORSE, FUTILE, UNDECIDED = "continue", "better", "worse", "futile", "undecided"
-DECIDED = (BETTER, WORSE, FUTILE, UNDECIDED)
 TIE_TOLERANCE = 1e-9  # relative to the data's scale
 
 
@@ -73,7 +72,7 @@ class Comparison:
 @dataclass
 class StageResult:
     stage: int                                  # 1-based
-    decisions: dict[str, str]                   # comparison key -> OPEN or one of DECIDED
+    decisions: dict[str, str]                   # comparison key -> OPEN, BETTER, WORSE, FUTILE or UNDECIDED
     decided_now: list[str]
     statistic: dict[str, float]                 # T_k of each comparison open at this stage
     difference: dict[str, float]                # candidate mean - baseline mean over all seeds so far

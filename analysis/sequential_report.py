@@ -12,7 +12,7 @@ from analysis.sequential import BETTER, FUTILE, OPEN, UNDECIDED, WORSE, repeated
 from analysis.verdict import _num, _p, endpoint_name
 from textrl.errors import ConfigError
 
-NOT_NEEDED = "not_needed"
+NOT_NEEDED, WAITING = "not_needed", "waiting"  # the states textrl status shows too
 
 
 def _scheduled(c: Campaign, plan) -> dict[int, list[str]]:
@@ -25,19 +25,24 @@ def _scheduled(c: Campaign, plan) -> dict[int, list[str]]:
 
 
 def mark_unscheduled(c: Campaign) -> None:
-    """Runs of stages the sequential design did not need are not missing: they were never to be trained."""
+    """Runs of later stages that have not started are not missing: not_needed once the interim before their
+    stage left them out, waiting while that interim is still to come."""
     plan = sequential_plan(c.spec)
     if plan is None:
         return
     wanted = {rid for ids in _scheduled(c, plan).values() for rid in ids}
     idle = (c.runs["status"] == "missing") & ~c.runs["run_id"].isin(wanted)
-    c.runs.loc[idle, "status"] = NOT_NEEDED
-    c.runs.loc[idle, "detail"] = "its seed stage was not needed: the sequential design decided before it"
+    decided = pd.Series([stage_path(c.root, plan.stage_of(s) - 1).exists() for s in c.runs["seed"]], index=c.runs.index)
+    for state, chosen, detail in (
+            (NOT_NEEDED, idle & decided, "its seed stage was not needed: the sequential design decided before it"),
+            (WAITING, idle & ~decided, "its stage waits for the interim analysis of the stage before")):
+        c.runs.loc[chosen, "status"] = state
+        c.runs.loc[chosen, "detail"] = detail
 
 
 def _stage_values(c: Campaign, plan, run_ids: list[str], agent: str) -> np.ndarray:
     rows = c.done[c.done["run_id"].isin(run_ids)]
-    rows = rows[[agent_id(a, int(g)) == agent for a, g in zip(rows["arm"], rows["group_size"])]]
+    rows = rows[np.array([agent_id(a, int(g)) == agent for a, g in zip(rows["arm"], rows["group_size"])], dtype=bool)]
     return rows[plan.endpoint].to_numpy(float)
 
 

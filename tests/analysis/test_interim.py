@@ -115,3 +115,21 @@ def test_a_corrupt_stage_file_is_a_file_problem_in_the_report_and_an_error_for_t
     assert any("stage_1.json" in f["path"] and "unreadable stage file" in f["problem"] for f in doc["file_problems"])
     with pytest.raises(ConfigError, match=r"stage_1\.json: unreadable stage file .* delete it"):
         write_interim(root, 2)
+
+
+def test_mid_campaign_the_report_tells_waiting_runs_from_runs_not_needed(tmp_path):
+    root = sequential_campaign(tmp_path, {"full": 0.0, "control": -0.3})
+    for arm in ("grpo", "full", "control"):  # stage 2 onwards not trained yet
+        for s in range(PER_STAGE, PER_STAGE * MAX_STAGES):
+            shutil.rmtree(root / "runs" / f"{arm}-g4-s{s}")
+    assert set(load_campaign(root).runs["status"]) == {"done", "missing"}
+    from analysis.analyse import analyse
+
+    c = load_campaign(root)
+    analyse(c)
+    assert set(c.runs.loc[c.runs["seed"] >= PER_STAGE, "status"]) == {"waiting"}
+    write_interim(root, 1)
+    c = load_campaign(root)
+    analyse(c)
+    by = c.runs.set_index("run_id")["status"]
+    assert by["control-g4-s5"] == "not_needed" and by["full-g4-s5"] == "missing" and by["full-g4-s10"] == "waiting"
