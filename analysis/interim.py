@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.compare import _f
 from analysis.load import Campaign, load_campaign
 from analysis.sequential import Comparison, Design, SequentialTest, StageResult, spent
 from textrl.errors import ConfigError
@@ -80,7 +81,7 @@ def _stage_runs(runs: pd.DataFrame, plan: SequentialPlan, stage: int, agents: li
     return chosen["run_id"].tolist()
 
 
-def _read_stage(path: Path) -> dict:
+def read_stage(path: Path) -> dict:
     try:
         doc = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -99,7 +100,7 @@ def scheduled(campaign_dir: str | Path, c: Campaign, plan: SequentialPlan) -> di
         path = stage_path(campaign_dir, k)
         if not path.exists():
             break
-        nxt = _read_stage(path).get("next_stage_runs") or []
+        nxt = read_stage(path).get("next_stage_runs") or []
         if not nxt:
             break
         out[k + 1] = list(nxt)
@@ -137,7 +138,7 @@ def recompute(campaign_dir: str | Path, c: Campaign, plan: SequentialPlan, upto:
 
 def _check_written(path: Path, result: StageResult) -> None:
     """A closed stage is never re-decided: its file must hold the decisions its runs give now."""
-    written = {x["key"]: x["decision"] for x in _read_stage(path)["comparisons"]}
+    written = {x["key"]: x["decision"] for x in read_stage(path)["comparisons"]}
     if written != result.decisions:
         key = sorted(k for k in result.decisions if written.get(k) != result.decisions[k])[0]
         raise ConfigError(
@@ -145,10 +146,6 @@ def _check_written(path: Path, result: StageResult) -> None:
             f"{result.decisions[key]!r}: a run's summary.json, or the spec's analysis or seeds settings, changed after "
             "the stage was decided. A closed stage is never re-decided; restore them, or start the campaign again in "
             "a new results directory")
-
-
-def _finite(x: float) -> float | None:
-    return float(x) if math.isfinite(x) else None
 
 
 def stage_document(c: Campaign, plan: SequentialPlan, results: list[StageResult], sched: dict[int, list[str]]) -> dict:
@@ -170,7 +167,7 @@ def stage_document(c: Campaign, plan: SequentialPlan, results: list[StageResult]
         comps.append({"key": comp.key, "baseline": plan.baseline, "candidate": arm, "group_size": g,
                       "decision": r.decisions[comp.key], "decided_at_stage": decided_at.get(comp.key),
                       "statistic": seen.statistic[comp.key], "difference": seen.difference[comp.key],
-                      "boundary": _finite(seen.faced[comp.key]),
+                      "boundary": _f(seen.faced[comp.key]),
                       "n_baseline": nb, "n_candidate": nc,
                       "futility_boundary": seen.futility_boundary.get(comp.key)})
     next_runs = _stage_runs(c.runs, plan, k + 1, r.next_agents) if not r.finished else []
@@ -179,7 +176,7 @@ def stage_document(c: Campaign, plan: SequentialPlan, results: list[StageResult]
             "design": {"alpha": d.alpha, "spending": d.spending, "futility": d.futility,
                        "n_permutations": d.n_permutations, "seed": d.seed},
             "alpha_allowed": spent(d.alpha, k / d.max_stages, d.spending), "alpha_spent": r.alpha_spent,
-            "boundary": _finite(r.boundary), "step_boundaries": [_finite(b) for b in r.step_boundaries],
+            "boundary": _f(r.boundary), "step_boundaries": [_f(b) for b in r.step_boundaries],
             "comparisons": comps, "runs_used": sched[k], "finished": r.finished,
             "next_stage": None if r.finished else k + 1, "next_stage_runs": next_runs}
 

@@ -26,8 +26,8 @@ CURVE_METRICS = ("reward_mean", "correct_rate", "tokens_generated", "sepa_lambda
                  "changed_frac_sepa", "changed_frac_gtpo", "changed_frac_hicra",
                  "entropy_mean", "loss")
 HELDOUT_CURVE_METRICS = ("avg_at_k", "pass_at_k")  # eval_curve.jsonl, when the runs set eval.every
-RUN_COLUMNS = ["run_id", "arm", "label", "seed", "group_size", "lr", "status", "detail", *ENDPOINTS, "steps",
-               "tokens_generated", "wall_s", "base_avg_at_k", "base_greedy_acc", "eval_task", "eval_size", "eval_k",
+RUN_COLUMNS = ["run_id", "arm", "label", "seed", "group_size", "lr", "config_hash", "status", "detail", *ENDPOINTS,
+               "steps", "tokens_generated", "wall_s", "base_avg_at_k", "base_greedy_acc", "eval_task", "eval_size", "eval_k",
                "eval_split_seed", "eval_seed"]
 LOG_NAMES = ("train.log", "log.txt", "stderr.log")  # a run trained by hand, outside Snakemake
 LOG_TAIL_LINES = 5
@@ -161,7 +161,8 @@ def _labels(planned: list[dict]) -> dict[str, str]:
 def _run_row(run_dir: Path, entry: dict, reader: _Reader) -> tuple[dict, dict | None, dict | None]:
     """(row, config, eval) for one run; endpoints from summary.json, falling back to eval.json."""
     row = {"run_id": entry["run_id"], "arm": entry.get("arm"), "seed": entry.get("seed"),
-           "group_size": entry.get("group_size"), "lr": entry.get("lr"), "status": "missing", "detail": ""}
+           "group_size": entry.get("group_size"), "lr": entry.get("lr"), "config_hash": entry.get("config_hash"),
+           "status": "missing", "detail": ""}
     if not run_dir.is_dir():
         row["detail"] = "no run directory"
         return row, None, None

@@ -1,10 +1,8 @@
 """One table of every run of every campaign under a results directory (`textrl runs results/`), for a
-user's own analysis: the columns of each campaign's analysis/runs.csv plus the campaign, its task and
-each run's config hash."""
+user's own analysis: the columns of each campaign's analysis/runs.csv plus the campaign and its task."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -32,17 +30,8 @@ def runs_table(results: str | Path) -> pd.DataFrame:
         task = (c.spec.get("task") or {}).get("name")
         runs.insert(0, "campaign", c.name)
         runs.insert(1, "task", runs["eval_task"].fillna(task) if "eval_task" in runs else task)
-        hashes = {e["run_id"]: e.get("config_hash") for e in _plan_runs(d)}
-        runs["config_hash"] = runs["run_id"].map(hashes)
         frames.append(runs)
     return pd.concat(frames, ignore_index=True)
-
-
-def _plan_runs(campaign_dir: Path) -> list[dict]:
-    try:
-        return [r for r in json.loads((campaign_dir / "plan.json").read_text()).get("runs", []) if isinstance(r, dict)]
-    except (OSError, ValueError, AttributeError):
-        return []  # load_campaign already reported the file
 
 
 def write_runs_table(results: str | Path, out: str | Path | None = None) -> tuple[Path, pd.DataFrame]:

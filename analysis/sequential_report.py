@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.compare import _f, adjust, equivalence_test
-from analysis.interim import _read_stage, agent_id, scheduled, sequential_plan, stage_path
+from analysis.interim import read_stage, agent_id, scheduled, sequential_plan, stage_path
 from analysis.load import Campaign
 from analysis.sequential import BETTER, FUTILE, OPEN, UNDECIDED, WORSE, repeated_ci
 from analysis.verdict import _num, _p, endpoint_name
@@ -56,7 +56,7 @@ def sequential_summary(c: Campaign, k: int | None) -> dict | None:
     for stage in range(1, d.max_stages + 1):
         path = stage_path(c.root, stage)
         try:
-            stages.append(_read_stage(path))
+            stages.append(read_stage(path))
         except ConfigError as e:
             if path.exists():
                 c.file_problems.append({"path": str(path), "problem": str(e)})

@@ -16,17 +16,14 @@ where `snakemake` or `textrl` runs is found without PYTHONPATH.
 
 from __future__ import annotations
 
-import importlib
-import json
 import inspect
-import os
-import sys
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from textrl.errors import not_user_code
+from textrl.user_code import import_user_module, not_user_code
 
 REGISTRY: dict[str, Callable] = {}
 
@@ -58,10 +55,8 @@ def resolve(target: str) -> Callable:
     module_name, _, attr = target.partition(":")
     if why := not_user_code(module_name):
         raise ValueError(f"{target!r}: {why}")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
     try:
-        module = importlib.import_module(module_name)
+        module = import_user_module(module_name)
     except Exception as e:  # noqa: BLE001 - any failure while importing the user's module is reported
         raise ValueError(f"cannot import module {module_name!r} for {target!r} ({type(e).__name__}: {e}); "
                          "put it in the directory you run from, or install it") from None
@@ -93,16 +88,17 @@ class EpisodePlugin:
             raise ValueError(f"{self.target!r} returned {type(out).__name__} of length "
                              f"{len(out) if hasattr(out, '__len__') else '?'}; expected one sequence per group "
                              f"({len(batch.rewards)} groups)")
-        advs = []
-        for g, (a, r) in enumerate(zip(out, batch.rewards)):
-            a = np.asarray(a, dtype=np.float64)
-            if a.shape != r.shape:
-                raise ValueError(f"{self.target!r}: group {g} has {r.size} completions but {a.size} advantages")
-            bad = np.flatnonzero(~np.isfinite(a))
-            if bad.size:
-                raise ValueError(f"{self.target!r}: group {g} advantage[{bad[0]}] = {a[bad[0]]} is not finite")
-            advs.append(a)
-        return advs
+        return [self._checked(a, r, f"group {g}", "completions") for g, (a, r) in enumerate(zip(out, batch.rewards))]
+
+    def _checked(self, values, like: np.ndarray, where: str, unit: str) -> np.ndarray:
+        """values as float64, shaped like `like` and finite, or ValueError naming the plug-in and the place."""
+        a = np.asarray(values, dtype=np.float64)
+        if a.shape != like.shape:
+            raise ValueError(f"{self.target!r}: {where} has {like.size} {unit} but {a.size} advantages")
+        bad = np.flatnonzero(~np.isfinite(a))
+        if bad.size:
+            raise ValueError(f"{self.target!r}: {where} advantage[{bad[0]}] = {a[bad[0]]} is not finite")
+        return a
 
     def state_dict(self) -> dict | None:
         return self._call.state_dict() if self.stateful else None
@@ -120,19 +116,18 @@ SYNTHETIC = EpisodeBatch(
 )
 
 
-def check_plugin(target: str, params: dict) -> None:
-    """Import and call the plug-in once on SYNTHETIC (a fresh instance): ValueError before any compute."""
-    plugin = EpisodePlugin(target, params)
+def check_plugin(target: str, params: dict, kind: type[EpisodePlugin] = EpisodePlugin, batch=None) -> None:
+    """Import and call the plug-in once on a synthetic batch (a fresh instance): ValueError before any compute."""
+    plugin = kind(target, params)
     try:
-        plugin(SYNTHETIC)
+        plugin(SYNTHETIC if batch is None else batch)
     except ValueError:
         raise  # already names the plug-in and what is wrong
     except Exception as e:  # noqa: BLE001 - a crash in user code is reported with its type, at plan time
         raise ValueError(f"{target!r} failed on a synthetic batch: {type(e).__name__}: {e}") from None
     if plugin.stateful:
-        state = plugin.state_dict()
         try:
-            json.dumps(state)
+            json.dumps(plugin.state_dict())
         except TypeError as e:
             raise ValueError(f"{target!r}: state_dict() must return JSON-serialisable values ({e})") from None
 
@@ -164,18 +159,8 @@ class TokenPlugin(EpisodePlugin):
             if not isinstance(group, (Sequence, np.ndarray)) or len(group) != len(given):
                 raise ValueError(f"{self.target!r}: group {g} has {len(given)} completions but "
                                  f"{len(group) if hasattr(group, '__len__') else '?'} advantage arrays")
-            row = []
-            for i, (a, ref) in enumerate(zip(group, given)):
-                a = np.asarray(a, dtype=np.float64)
-                if a.shape != ref.shape:
-                    raise ValueError(f"{self.target!r}: group {g} completion {i} has {ref.size} tokens but "
-                                     f"{a.size} advantages")
-                bad = np.flatnonzero(~np.isfinite(a))
-                if bad.size:
-                    raise ValueError(f"{self.target!r}: group {g} completion {i} advantage[{bad[0]}] = "
-                                     f"{a[bad[0]]} is not finite")
-                row.append(a)
-            advs.append(row)
+            advs.append([self._checked(a, ref, f"group {g} completion {i}", "tokens")
+                         for i, (a, ref) in enumerate(zip(group, given))])
         return advs
 
 
@@ -191,19 +176,8 @@ def _synthetic_tokens() -> TokenBatch:
 
 
 def check_token_plugin(target: str, params: dict) -> None:
-    """As check_plugin, for a token-level plug-in: completions of 1 to 5 tokens, one all-equal group."""
-    plugin = TokenPlugin(target, params)
-    try:
-        plugin(_synthetic_tokens())
-    except ValueError:
-        raise
-    except Exception as e:  # noqa: BLE001 - a crash in user code is reported with its type, at plan time
-        raise ValueError(f"{target!r} failed on a synthetic batch: {type(e).__name__}: {e}") from None
-    if plugin.stateful:
-        try:
-            json.dumps(plugin.state_dict())
-        except TypeError as e:
-            raise ValueError(f"{target!r}: state_dict() must return JSON-serialisable values ({e})") from None
+    """check_plugin for a token-level plug-in: completions of 1 to 5 tokens, one all-equal group."""
+    check_plugin(target, params, TokenPlugin, _synthetic_tokens())
 
 
 # --- widely compared estimators, written exactly as a user would write theirs ------------------------

@@ -11,7 +11,8 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Mapping, NamedTuple
 
-from textrl.errors import ConfigError, not_user_code
+from textrl.errors import ConfigError
+from textrl.user_code import import_user_module, not_user_code
 
 Parallel = Literal[None, "process", "thread"]
 
@@ -87,17 +88,11 @@ def get_spec(name: str) -> RewardSpec:
 
 
 def _user_reward(target: str) -> RewardSpec:
-    import importlib
-    import os
-    import sys
-
     module_name, _, attr = target.partition(":")
     if why := not_user_code(module_name):
         raise ConfigError(f"reward {target!r}: {why}")
-    if os.getcwd() not in sys.path:  # a module beside the spec, run from its directory (docs/extending.md)
-        sys.path.insert(0, os.getcwd())
     try:
-        module = importlib.import_module(module_name)
+        module = import_user_module(module_name)
     except Exception as e:  # noqa: BLE001 - any failure while importing the user's module is reported
         raise ConfigError(f"reward {target!r}: cannot import module {module_name!r} ({type(e).__name__}: {e}); put it "
                           "in the directory you run from, or install it") from None

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import importlib
 
-from textrl.errors import ConfigError, not_user_code
+from textrl.errors import ConfigError
+from textrl.user_code import import_user_module, not_user_code
 from textrl.tasks.base import Example, Score, Task, make_score
 
 BUILTIN = {
@@ -40,7 +41,7 @@ def _custom(spec: str, params: dict) -> Task:
     if why := not_user_code(module_name):
         raise ConfigError(f"task.name: {spec!r}: {why}")
     try:
-        module = importlib.import_module(module_name)
+        module = import_user_module(module_name)
     except ImportError as err:
         raise ConfigError(f"task.name: cannot import module {module_name!r} for custom task {spec!r}: {err}") from None
     factory = getattr(module, attr, None)
