@@ -138,12 +138,13 @@ def test_deleting_files_fails(decoy):
 
 
 def test_a_box_outside_tmp_works_and_stays_contained(decoy, monkeypatch):
-    """TMPDIR elsewhere: the working directory is then not rebuilt on a private tmpfs; it must still
-    be reachable (as root this scored every solution 0) and the rest read-only."""
+    """TMPDIR elsewhere: the working directory must still be reachable and writable by the program
+    (as root this once scored every solution 0), and the rest read-only."""
     needs_file_protection()
     monkeypatch.setattr(tempfile, "tempdir", str(decoy))
-    code = f"open('mine', 'w').write('x')\ntry:\n    open({str(decoy / 'escape')!r}, 'w')\nexcept OSError:\n    pass\n"
-    assert score(code, ["assert open('mine').read() == 'x'"]) == {"reward": 1.0, "correct": True}
+    code = (f"open('mine', 'w').write('x')\ntry:\n    open({str(decoy / 'escape')!r}, 'w')\nexcept OSError:\n    pass\n"
+            "def mine():\n    return open('mine').read()\n")
+    assert score(code, ["assert mine() == 'x'"]) == {"reward": 1.0, "correct": True}
     assert not (decoy / "escape").exists() and (decoy / "sentinel").read_text() == "keep me"
 
 
@@ -287,11 +288,14 @@ def f(x):
 
 
 def test_secrets_are_not_reachable_from_the_solutions_frames():
-    """Walking every reachable frame (and gc, other threads, /proc, ctypes) for the grader's secret
-    and printing PASS lines 0..9 with whatever it finds earns exactly the tests really passed
-    (the harness that kept its token in main()'s locals scored this 10/3)."""
+    """Walking every reachable frame (and gc, other threads, /proc, ctypes) for a secret and writing
+    PASS lines with whatever it finds to every descriptor earns nothing: the solution's process holds
+    no secret and no verdict, and the only descriptor that reaches the grader is its own reply
+    channel, which the junk garbles (an in-process harness that kept its token in main()'s locals
+    once scored this 10/3)."""
     tests = ["assert f(1) == 1", "assert f(2) == 3", "assert f(3) == 4"]
-    assert score(STEAL, tests, timeout_s=10) == {"reward": 1 / 3, "correct": False}
+    assert score(STEAL, tests, timeout_s=10) == {"reward": 0.0, "correct": False}
+    assert score(STEAL.replace("steal()\n", ""), tests, timeout_s=10) == {"reward": 1 / 3, "correct": False}
 
 
 INTERCEPT = r"""
@@ -339,16 +343,13 @@ def test_replacing_builtins_the_harness_uses_does_not_pass_tests():
     assert score(everything + "ok = 1", ["assert ok == 1"])["reward"] == 1.0
 
 
-def test_pass_indices_beyond_the_tests_never_count(monkeypatch):
-    """Even with every nonce in hand, only indices of real tests count, each once: reward <= 1."""
-    def forged(files, main, **kwargs):
-        nonces = json.loads(files["nonces.json"])
-        lines = [f"PASS {i} {nonces[i % len(nonces)]}" for i in range(10)] + [f"PASS 0 {nonces[0]}"] * 3
-        lines.append(f"PASS 1 {nonces[0]}")  # another test's nonce
-        lines.append(f"PASS {'9' * 5000} {nonces[0]}")  # int() of this would raise, aborting training
+def test_pass_lines_beyond_the_tests_never_count(monkeypatch):
+    """Whatever the grader's box printed, only indices of real tests count, each once: reward <= 1."""
+    def forged(*args, **kwargs):
+        lines = [f"pass {i}" for i in range(10)] + ["pass 0"] * 3 + [f"pass {'9' * 5000}", "pass -1"]
         return SandboxResult(0, "\n".join(lines) + "\n", "", False, 0.0, {})
 
-    monkeypatch.setattr(code_exec, "run_python", forged)
+    monkeypatch.setattr(code_exec, "run_connected", forged)
     assert code_exec.run_tests("", ["assert f()", "assert g()"]) == 2
     assert code_exec.run_tests("", ["assert f()", "assert g()", "assert h()"]) == 3
     assert score("", ["assert f()", "assert g()"]) == {"reward": 1.0, "correct": True}
@@ -389,56 +390,77 @@ def test_common_standard_library_works_inside_the_harness():
     assert score(code, tests, timeout_s=10) == {"reward": 1.0, "correct": True}
 
 
-def test_the_harness_refuses_the_introspection_routes():
+def test_the_kernel_refuses_new_processes_unix_sockets_and_namespaces():
+    """Not a blocklist of Python modules: a seccomp filter under the whole program, so ctypes and raw
+    syscalls meet the same refusal as os.fork. Threads stay allowed."""
+    if not isolation()["no_processes"]:
+        pytest.skip("no seccomp filter here: " + "; ".join(isolation()["not_enforced"]))
     code = textwrap.dedent("""
-        import os, sys
-        refused = []
-        for name, route in [("frames", lambda: sys._current_frames()), ("gc", lambda: __import__("gc").get_objects()),
-                            ("ctypes", lambda: __import__("ctypes")), ("subprocess", lambda: __import__("subprocess")),
-                            ("fork", os.fork), ("trace", lambda: sys.settrace(lambda *a: None)),
-                            ("proc", lambda: open("/proc/self/maps")), ("code", lambda: (lambda: 0).__code__.replace()),
-                            ("marshal", lambda: __import__("marshal").loads(b"N"))]:
+        import ctypes, os, socket, subprocess, threading
+        libc = ctypes.CDLL(None, use_errno=True)
+        refused, allowed = [], []
+        def check(name, route):
             try:
-                route()
-            except (RuntimeError, ImportError, OSError):
-                refused.append(name)
+                ok = route()
+            except OSError:
+                ok = False
+            (allowed if ok else refused).append(name)
+        check("fork", lambda: os.fork() is None)
+        check("subprocess", lambda: subprocess.run(["true"]) is None)
+        check("ctypes fork", lambda: libc.fork() >= 0)
+        check("raw clone", lambda: libc.syscall(56 if os.uname().machine == "x86_64" else 220, 17, 0, 0, 0, 0) >= 0)
+        check("unix socket", lambda: socket.socket(socket.AF_UNIX) is None)
+        check("socketpair", lambda: socket.socketpair() is None)
+        check("unshare", lambda: libc.unshare(0x10000000) == 0)
+        check("mount", lambda: libc.mount(b"none", b"/mnt", b"tmpfs", 0, None) == 0)
+        t = threading.Thread(target=lambda: allowed.append("thread"))
+        t.start()
+        t.join()
         """)
-    routes = ["frames", "gc", "ctypes", "subprocess", "fork", "trace", "proc", "code", "marshal"]
-    assert score(code, [f"assert refused == {routes!r}, refused"])["reward"] == 1.0
+    refused = ["fork", "subprocess", "ctypes fork", "raw clone", "unix socket", "socketpair", "unshare", "mount"]
+    tests = [f"assert refused == {refused!r}, refused", "assert allowed == ['thread'], allowed"]
+    assert score(code, tests, timeout_s=5) == {"reward": 1.0, "correct": True}
 
 
-def test_the_harness_refuses_them_even_where_proc_is_visible(tmp_path):
-    """The audit hook alone, without the sandbox's mounts: the harness run directly (benign code)."""
+def test_host_unix_sockets_are_unreachable(decoy):
+    """A world-writable Unix socket in a directory the sandbox can see (read-only mounts do not stop
+    connect()): nothing connects."""
+    path = decoy / "host.sock"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))
+    path.chmod(0o777)
+    server.listen(1)
+    server.setblocking(False)
+    code = (f"import socket\nconnected = False\ntry:\n    s = socket.socket(socket.AF_UNIX)\n"
+            f"    s.connect({str(path)!r})\n    s.sendall(b'leak')\n    connected = True\nexcept OSError:\n    pass\n")
+    try:
+        assert score(code, ["assert connected"])["reward"] == 0.0
+        with pytest.raises(BlockingIOError):
+            server.accept()
+    finally:
+        server.close()
+
+
+def test_the_working_directory_is_size_capped():
+    if not isolation()["workdir_capped"]:
+        pytest.skip("no private tmpfs for the working directory here: " + "; ".join(isolation()["not_enforced"]))
     code = textwrap.dedent("""
-        import os, sys
-        refused = []
-        for name, route in [("mem", lambda: open("/proc/self/mem", "rb")), ("fd", lambda: open("/dev/fd/../maps")),
-                            ("relative", lambda: os.open("proc/self/maps", os.O_RDONLY, dir_fd=os.open("/", os.O_RDONLY))),
-                            ("frames", lambda: sys._current_frames()), ("ctypes", lambda: __import__("ctypes"))]:
-            try:
-                route()
-            except (RuntimeError, ImportError, OSError):
-                refused.append(name)
+        written = 0
+        try:
+            for k in range(64):
+                with open(f"f{k}", "wb") as f:
+                    f.write(b"x" * (1 << 20))
+                written += 1
+        except OSError:
+            pass
         """)
-    tests = ["assert refused == ['mem', 'fd', 'relative', 'frames', 'ctypes'], refused", "assert False"]
-    nonces = [secrets.token_hex(16) for _ in tests]
-    files = {"solution.py": code, "tests.json": json.dumps(tests), "harness.py": code_exec.HARNESS,
-             "nonces.json": json.dumps(nonces)}
-    for name, text in files.items():
-        (tmp_path / name).write_text(text)
-    out = subprocess.run([sandbox_python(), "-I", "harness.py"], cwd=tmp_path, capture_output=True, text=True,
-                         timeout=30, env={})
-    assert out.returncode == 0
-    assert code_exec._RESULT.findall(out.stdout) == [("0", nonces[0])]
-    assert not (tmp_path / "nonces.json").exists()
+    result = run_python({"fill.py": code + "print(written)"}, "fill.py", limits=Limits(wall_s=10, workdir_mb=8))
+    assert result.returncode == 0 and int(result.stdout) < 8, result
 
 
 def test_correct_solutions_score_in_full_under_load():
-    """Many correct multi-test solutions graded at once (more sandboxes than cores): each scores 1.0.
-    The reporter used to recognise a pass only with the main thread already waiting for its ack;
-    when the threads switched just after the "test done" signal (load does that, and so does a tiny
-    switch interval, which half of these solutions set), the pass was taken for a forged signal, the
-    ack never came and every later test failed at the timeout."""
+    """Many correct multi-test solutions graded at once (more sandboxes than cores, a round trip per
+    test, half of them with a tiny switch interval): each scores 1.0."""
     from concurrent.futures import ThreadPoolExecutor
     plain = "def double(x):\n    return 2 * x\n"
     eager = "import sys\nsys.setswitchinterval(1e-6)\n" + plain
@@ -454,42 +476,8 @@ def test_correct_solutions_score_in_full_under_load():
     assert time.monotonic() - start < 30
 
 
-# Finds the harness's two locks the way a solution can (through the loop frame's constants), and
-# releases both: a forged "test done" signal, and an ack the reporter never gave.
-LOCKS = textwrap.dedent("""
-    import sys, time
-    def locks():
-        frame = sys._getframe(1)
-        while frame.f_code.co_name != "loop":
-            frame = frame.f_back
-        calls = [c for c in frame.f_code.co_consts if getattr(c, "__name__", "") in ("acquire", "release")]
-        signal = next(c for c in calls if c.__name__ == "release")
-        ack = next(c for c in calls if c.__name__ == "acquire").__self__.release
-        return signal, ack
-    def forge(times):
-        signal, ack = locks()
-        for _ in range(times):
-            for release in (signal, ack):
-                try:
-                    release()
-                except RuntimeError:
-                    pass
-            time.sleep(0.001)  # let the reporter look
-    """)
-
-
-def test_forged_signals_and_acks_from_the_harness_locks_earn_nothing():
-    """Releasing the real locks from inside failing tests: the reporter finds the frame inside exec,
-    ignores the signal, and the extra acks at most cost the solution its own passes."""
-    code = LOCKS + "def f(x):\n    if x == 2:\n        forge(10)\n    return x\n"
-    tests = ["assert f(1) == 1"] + ["assert f(2) == 3"] * 5 + ["assert f(1) == 1"]
-    for _ in range(3):
-        assert score(code, tests, timeout_s=5)["reward"] <= 2 / 7
-
-
 def test_a_solution_that_raises_while_loading_scores_zero():
-    """Like one that does not compile: the tests never see a half-loaded solution, whatever it raises,
-    also when it first forges a signal and an ack so that the reporter misses the failed load."""
+    """Like one that does not compile: the tests never see a half-loaded solution, whatever it raises."""
     tests = ["assert f(1) == 2", "assert f(2) == 4"]
     assert score("def f(x): return 2*x", tests) == {"reward": 1.0, "correct": True}
     for tail in ["raise SystemExit(1)", "raise SystemExit(0)", "raise KeyboardInterrupt", "raise ValueError",
@@ -498,6 +486,4 @@ def test_a_solution_that_raises_while_loading_scores_zero():
     # a load that fails after the solution caught its own errors is still a load that failed
     code = "def f(x): return 2*x\ntry:\n    raise ValueError\nexcept ValueError:\n    pass\nraise SystemExit(1)"
     assert score(code, tests)["reward"] == 0.0
-    forged = LOCKS + "def f(x):\n    time.sleep(0.01)\n    return 2*x\nforge(1)\nlocks()[1]()\nraise SystemExit(1)\n"
-    assert score(forged, tests * 2, timeout_s=5)["reward"] == 0.0
     assert score("def f(x): return 2*x\ndef broken(:", tests)["reward"] == 0.0  # does not compile: the same

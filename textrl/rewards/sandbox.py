@@ -2,15 +2,21 @@
 
 Enforced: wall-clock timeout (kill of the whole process group), RLIMIT_CPU / AS / NPROC / FSIZE /
 NOFILE / CORE, its own temporary directory as cwd, an empty environment, and, where the OS allows
-(see `isolation()`): a new network namespace (no network), a new PID namespace (every process it
-forks dies with it), and a private mount namespace in which /tmp, /var/tmp and /dev/shm are private
-tmpfs, every other inherited mount is remounted read-only (so only the working directory and the
-private tmpfs are writable) and /proc is an empty read-only tmpfs (no /proc/self/mem, no other
-processes' fds). When textrl runs as root the program also gets an unprivileged throwaway uid,
-without which the kernel would not enforce RLIMIT_NPROC. When not root, the mount namespace comes
-from a user namespace, and the read-only remounts are what protect the caller's files: the program
-runs as the calling user, so where neither a user namespace nor a throwaway uid is available its
-files are not protected at all, and `isolation()["not_enforced"]` says so.
+(see `isolation()`):
+- a seccomp filter: no new processes (threads are allowed), so the memory and CPU limits, which
+  the kernel applies per process, hold for the whole sandbox; no Unix sockets (a host socket is
+  reachable by path even on a read-only mount); no ptrace, mount, namespaces, io_uring;
+- a new network namespace (no network) and a new PID namespace (nothing it starts outlives it);
+- a private mount namespace: the working directory is a size-capped private tmpfs holding a copy
+  of its files (nothing written reaches the host's disk); /tmp, /var/tmp, /dev/shm and /run are
+  private tmpfs; every other inherited mount is remounted read-only; /proc is an empty tmpfs.
+When textrl runs as root the program also gets an unprivileged throwaway uid, without which the
+kernel would not enforce RLIMIT_NPROC. When not root, the namespaces come from a user namespace,
+and the read-only remounts are what protect the caller's files: the program runs as the calling
+user, so where neither a user namespace nor a throwaway uid is available (and no seccomp), its
+files and its limits are per process only, and `isolation()["not_enforced"]` says so. cgroups are
+not used: with no second process there is nothing for them to add, and they need delegation that
+unprivileged users rarely have.
 """
 from __future__ import annotations
 
@@ -42,6 +48,7 @@ class Limits:
     fsize_mb: int = 8
     nofile: int = 64
     output_bytes: int = 64_000  # stdout / stderr read back at most
+    workdir_mb: int = 16  # the working directory is a private tmpfs of this size, where one can be mounted
 
 
 @dataclass
@@ -119,8 +126,20 @@ def _rlimits(limits: Limits, root: bool) -> dict:
             "RLIMIT_CORE": 0}
 
 
-def run_python(files: dict[str, str], main: str, *, stdin: str = "", limits: Limits = Limits()) -> SandboxResult:
-    """Write `files` into a fresh directory and run `python -I main` there under `limits`."""
+@dataclass
+class _Started:
+    proc: subprocess.Popen
+    box: Path
+    uid: int
+    report_r: int
+    start: float
+
+
+def _start(files: dict[str, str], args: list[str], limits: Limits, *, stdin, stdout=None,
+           keep_fds: tuple[int, ...] = ()) -> _Started:
+    """Write `files` into a fresh directory and start `python -I *args` there under `limits`.
+    stdin/stdout: a file or descriptor (stdout defaults to a write-only file in the box);
+    keep_fds: descriptors the program inherits."""
     root = os.geteuid() == 0
     uid = UID_BASE + secrets.randbelow(UID_SPAN) if root else os.getuid()
     box = Path(tempfile.mkdtemp(prefix="textrl-sandbox-"))
@@ -136,76 +155,139 @@ def run_python(files: dict[str, str], main: str, *, stdin: str = "", limits: Lim
         box.chmod(0o711)
     work.chmod(0o700)
     report_r, report_w = os.pipe()
-    cfg = {"report_fd": report_w, "uid": uid, "rlimits": _rlimits(limits, root),
-           "argv": [sandbox_python(), "-I", main]}
-    start = time.monotonic()
-    timed_out = False
+    cfg = {"report_fd": report_w, "uid": uid, "rlimits": _rlimits(limits, root), "workdir_mb": limits.workdir_mb,
+           "argv": [sandbox_python(), "-I", *args]}
+    # write-only for the program: it cannot read back what it wrote there
+    out = open(os.open(box / "stdout", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
+    err = open(os.open(box / "stderr", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
     try:
-        # write-only for the program: it cannot read back what it (or its grader) wrote there
-        with open(os.open(box / "stdout", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out, \
-                open(os.open(box / "stderr", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as err, \
-                tempfile.TemporaryFile() as inp:
-            inp.write(stdin.encode())
-            inp.seek(0)
-            proc = subprocess.Popen([sys.executable, "-I", "-S", str(LAUNCHER), json.dumps(cfg)],
-                                    cwd=work, env={}, stdin=inp, stdout=out, stderr=err,
-                                    pass_fds=(report_w,), start_new_session=True)
-            os.close(report_w)
-            report_w = -1
+        proc = subprocess.Popen([sys.executable, "-I", "-S", str(LAUNCHER), json.dumps(cfg)],
+                                cwd=work, env={}, stdin=stdin, stdout=out if stdout is None else stdout,
+                                stderr=err, pass_fds=(report_w, *keep_fds), start_new_session=True)
+    except BaseException:
+        os.close(report_r)
+        shutil.rmtree(box, ignore_errors=True)
+        raise
+    finally:
+        os.close(report_w)
+        out.close()
+        err.close()
+    return _Started(proc, box, uid, report_r, time.monotonic())
+
+
+def _finish(run: _Started, limits: Limits) -> tuple[str, str, dict]:
+    """Kill the program and everything it started, remove its box: (stdout, stderr, what was enforced)."""
+    try:
+        try:
+            os.killpg(run.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        run.proc.wait()
+        with os.fdopen(run.report_r, "rb") as r:
+            enforced = {k: v for line in r.read().splitlines() for k, v in json.loads(line).items()}
+        if "child_pid" in enforced:
             try:
-                proc.wait(timeout=limits.wall_s)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-            finally:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.wait()
-                with os.fdopen(report_r, "rb") as r:
-                    report_r = -1
-                    enforced = {k: v for line in r.read().splitlines() for k, v in json.loads(line).items()}
-                if "child_pid" in enforced:
-                    try:
-                        os.kill(enforced.pop("child_pid"), signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-                if root:
-                    _kill_uid(uid)
-        with open(box / "stdout", "rb") as out, open(box / "stderr", "rb") as err:
+                os.kill(enforced.pop("child_pid"), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if os.geteuid() == 0:
+            _kill_uid(run.uid)
+        with open(run.box / "stdout", "rb") as out, open(run.box / "stderr", "rb") as err:
             stdout = out.read(limits.output_bytes).decode(errors="replace")
             stderr = err.read(limits.output_bytes).decode(errors="replace")
     finally:
-        for fd in (report_r, report_w):
+        shutil.rmtree(run.box, ignore_errors=True)
+    if run.proc.returncode == REFUSED and "refused" in enforced:
+        raise RuntimeError(f"sandbox refused to run the program: {enforced['refused']}")
+    return stdout, stderr, enforced
+
+
+def _wait(run: _Started, limits: Limits) -> bool:
+    """Wait for the program until its wall-clock limit; True when it ran out of time."""
+    try:
+        run.proc.wait(timeout=max(0.0, limits.wall_s - (time.monotonic() - run.start)))
+        return False
+    except subprocess.TimeoutExpired:
+        return True
+
+
+def run_python(files: dict[str, str], main: str, *, stdin: str = "", limits: Limits = Limits()) -> SandboxResult:
+    """Write `files` into a fresh directory and run `python -I main` there under `limits`."""
+    with tempfile.TemporaryFile() as inp:
+        inp.write(stdin.encode())
+        inp.seek(0)
+        run = _start(files, [main], limits, stdin=inp)
+        timed_out = True
+        try:
+            timed_out = _wait(run, limits)
+        finally:
+            stdout, stderr, enforced = _finish(run, limits)
+    return SandboxResult(None if timed_out else run.proc.returncode, stdout, stderr, timed_out,
+                         time.monotonic() - run.start, enforced)
+
+
+def run_connected(files: dict[str, str], args: list[str], peer_files: dict[str, str], peer_args: list[str],
+                  limits: Limits = Limits()) -> SandboxResult:
+    """Run two programs in two sandboxes of their own, connected by two pipes and nothing else: the
+    peer's stdin and stdout are the other ends of descriptors appended to the main program's args
+    (to the peer, from the peer). The main program's result is returned; the peer ends with it."""
+    to_peer_r, to_peer_w = os.pipe()
+    from_peer_r, from_peer_w = os.pipe()
+    runs = []
+    timed_out = True
+    try:
+        runs.append(_start(peer_files, peer_args, limits, stdin=to_peer_r, stdout=from_peer_w))
+        runs.append(_start(files, [*args, str(to_peer_w), str(from_peer_r)], limits, stdin=subprocess.DEVNULL,
+                           keep_fds=(to_peer_w, from_peer_r)))
+        for fd in (to_peer_r, to_peer_w, from_peer_r, from_peer_w):
+            os.close(fd)
+        to_peer_r = to_peer_w = from_peer_r = from_peer_w = -1
+        timed_out = _wait(runs[-1], limits)
+    finally:
+        for fd in (to_peer_r, to_peer_w, from_peer_r, from_peer_w):
             if fd >= 0:
                 os.close(fd)
-        shutil.rmtree(box, ignore_errors=True)
-    if proc.returncode == REFUSED and "refused" in enforced:
-        raise RuntimeError(f"sandbox refused to run the program: {enforced['refused']}")
-    return SandboxResult(None if timed_out else proc.returncode, stdout, stderr, timed_out,
-                         time.monotonic() - start, enforced)
+        outputs, refused = [], None
+        for run in reversed(runs):
+            try:
+                outputs.append(_finish(run, limits))
+            except RuntimeError as err:
+                refused = err
+        if refused is not None:
+            raise refused
+    (stdout, stderr, enforced), main = outputs[0], runs[-1]
+    return SandboxResult(None if timed_out else main.proc.returncode, stdout, stderr, timed_out,
+                         time.monotonic() - main.start, enforced)
 
 
 @functools.lru_cache(maxsize=1)
 def isolation() -> dict:
     """What this machine enforces, probed once: {"network", "pid_namespace", "private_tmp",
-    "unprivileged_uid", "readonly_fs", "proc_hidden", "file_protection", "rlimits", "nproc_limit":
-    bool, "not_enforced": [what is missing, in words]}. file_protection: the program cannot write
-    or delete files outside its working directory (a throwaway uid, or read-only mounts)."""
+    "unprivileged_uid", "readonly_fs", "proc_hidden", "file_protection", "rlimits", "nproc_limit",
+    "no_processes", "workdir_capped": bool, "not_enforced": [what is missing, in words]}.
+    file_protection: the program cannot write or delete files outside its working directory (a
+    throwaway uid, or read-only mounts). no_processes: it cannot start processes (so its memory and
+    CPU limits hold for everything it does) nor reach Unix sockets (a seccomp filter)."""
     r = run_python({"probe.py": "print('ok')"}, "probe.py", limits=Limits(wall_s=10))
     e = r.enforced
     root = os.geteuid() == 0
     facts = {"network": bool(e.get("net")), "pid_namespace": bool(e.get("pid")),
              "private_tmp": "/tmp" in e.get("tmpfs", []), "unprivileged_uid": root and e.get("uid", 0) != 0,
              "readonly_fs": bool(e.get("readonly")), "proc_hidden": bool(e.get("proc_hidden")),
-             "rlimits": bool(e.get("rlimits"))}
+             "rlimits": bool(e.get("rlimits")), "no_processes": bool(e.get("no_processes")),
+             "workdir_capped": bool(e.get("workdir_capped"))}
     facts["file_protection"] = facts["unprivileged_uid"] or facts["readonly_fs"]
     facts["nproc_limit"] = facts["rlimits"] and (not root or facts["unprivileged_uid"])
     notes = {"network": "network access (no network namespace allowed here)",
              "pid_namespace": "cleanup of processes that leave the process group (no PID namespace)",
-             "private_tmp": "writes to /tmp, /var/tmp, /dev/shm (no private mount namespace)",
+             "private_tmp": "writes to /tmp, /var/tmp, /dev/shm, /run (no private mount namespace)",
              "file_protection": "file-system protection beyond the working directory (runs as the calling "
-                                "user without read-only mounts: it can write and delete the user's files)",
-             "proc_hidden": "hiding /proc (the program can read its own memory and see other processes)"}
+                                "user without read-only mounts: it can write and delete the user's files, "
+                                "and reach its grader's box)",
+             "proc_hidden": "hiding /proc (the program can see other processes)",
+             "no_processes": "a whole-sandbox limit (no seccomp filter: the program can fork, and each "
+                             "process gets its own memory and CPU limit) and the refusal of host Unix sockets",
+             "workdir_capped": f"a size cap on the working directory (only files over "
+                               f"{Limits.fsize_mb} MB each are refused)"}
     facts["not_enforced"] = [msg for k, msg in notes.items() if not facts[k]]
     return facts

@@ -30,7 +30,8 @@ REFUSED = 97  # exit status when a required protection could not be put in place
 cfg = json.loads(sys.argv[1])
 libc = ctypes.CDLL(None, use_errno=True)
 report = {"net": False, "pid": False, "tmpfs": [], "uid": os.getuid(), "rlimits": False,
-          "readonly": False, "readonly_failed": [], "proc_hidden": False}
+          "readonly": False, "readonly_failed": [], "proc_hidden": False, "workdir_capped": False,
+          "no_processes": False}
 
 
 def fail(msg):
@@ -85,6 +86,27 @@ def covered(path, tops):
     return any(path == t or path.startswith(t.rstrip("/") + "/") for t in tops)
 
 
+def copy_into_tmpfs(src_fd, path):
+    """Mount a private tmpfs of cfg["workdir_mb"] at path, owned by the program's uid, holding a copy
+    of the regular files of the directory src_fd."""
+    uid = cfg["uid"] if root else os.getuid()
+    options = f"size={cfg['workdir_mb']}m,mode=700,uid={uid},gid={uid}".encode()
+    if libc.mount(b"tmpfs", path.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options) != 0:
+        return False
+    try:
+        for name in os.listdir(src_fd):
+            with os.fdopen(os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=src_fd), "rb") as f, \
+                    open(os.path.join(path, name), "wb") as out:
+                out.write(f.read())
+            if root:
+                os.chown(os.path.join(path, name), uid, uid)
+    except OSError:
+        libc.umount2(path.encode(), MNT_DETACH)
+        return False
+    report["workdir_capped"] = True
+    return True
+
+
 def protect_files():
     """Private tmpfs over /tmp, /var/tmp, /dev/shm; the working directory bound back writable; every
     inherited mount read-only; an empty read-only tmpfs over /proc. Called in a private mount
@@ -96,15 +118,18 @@ def protect_files():
         inherited = mount_points()
     except OSError:
         inherited = None
-    for d in ("/tmp", "/var/tmp", "/dev/shm"):
-        if os.path.isdir(d) and libc.mount(b"tmpfs", d.encode(), b"tmpfs", MS_NOSUID | MS_NODEV,
+    for d in ("/tmp", "/var/tmp", "/dev/shm", "/run"):  # also hides host Unix sockets kept there
+        if os.path.isdir(d) and not os.path.islink(d) and libc.mount(b"tmpfs", d.encode(), b"tmpfs", MS_NOSUID | MS_NODEV,
                                            b"size=16m,mode=1777") == 0:
             report["tmpfs"].append(d)
     hidden = covered(cwd, report["tmpfs"])
     try:
         os.makedirs(cwd, exist_ok=True)
-        # always a mount of its own (also when still visible), so it stays writable below
-        bound = libc.mount(f"/proc/self/fd/{cwd_fd}".encode(), cwd.encode(), None, MS_BIND, None) == 0
+        # always a mount of its own (also when still visible), so it stays writable below: a
+        # size-capped tmpfs holding a copy of the files (nothing the program writes reaches the
+        # host's disk), else the directory itself bound back
+        bound = copy_into_tmpfs(cwd_fd, cwd) or libc.mount(f"/proc/self/fd/{cwd_fd}".encode(), cwd.encode(),
+                                                            None, MS_BIND, None) == 0
     except OSError:
         bound = False
     if not bound and hidden:
@@ -136,6 +161,60 @@ def protect_files():
                                              MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
                                              b"size=4k,mode=555") == 0:
         report["proc_hidden"] = True
+
+
+# Syscall numbers of what forbid_processes refuses: x86_64 (asm/unistd_64.h) and the generic table
+# arm64 uses (asm-generic/unistd.h). "clone" is allowed for threads only; clone3 answers ENOSYS so
+# that pthread_create falls back to clone.
+SYSCALLS = {
+    "x86_64": {"arch": 0xC000003E, "clone": 56, "clone3": 435, "socket": 41,
+               "denied": [57, 58, 53, 101, 165, 166, 155, 161, 272, 308, 250, 298, 321, 323, 310, 311,
+                          425, 426, 427, 428, 429, 430, 431, 432, 433]},
+    "aarch64": {"arch": 0xC00000B7, "clone": 220, "clone3": 435, "socket": 198,
+                "denied": [199, 117, 40, 39, 41, 51, 97, 268, 219, 241, 280, 282, 270, 271,
+                           425, 426, 427, 428, 429, 430, 431, 432, 433]},
+}
+CLONE_THREAD, AF_UNIX, EPERM, ENOSYS = 0x10000, 1, 1, 38
+
+
+def forbid_processes():
+    """A seccomp filter for the program and all it runs: no new processes (fork, vfork, clone
+    without CLONE_THREAD: threads stay allowed), no Unix sockets (the host's are reachable by path
+    even on read-only mounts), no socketpair, ptrace, mount, namespaces, keyrings, bpf, perf,
+    userfaultfd, cross-process memory access or io_uring (which would bypass the filter). With one
+    process, every per-process rlimit is a limit on the whole sandbox. Foreign-architecture calls
+    (i386, x32) are refused too. True when installed."""
+    table = SYSCALLS.get(os.uname().machine)
+    if table is None:
+        return False
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    allow, deny, nosys = 0x7FFF0000, 0x00050000 | EPERM, 0x00050000 | ENOSYS
+    prog = [(ld, 0, 0, 4), (jeq, 1, 0, table["arch"]), (ret, 0, 0, deny), (ld, 0, 0, 0),
+            (jge, 0, 1, 0x40000000), (ret, 0, 0, deny),
+            (jeq, 0, 4, table["clone"]), (ld, 0, 0, 16), (jset, 0, 1, CLONE_THREAD), (ret, 0, 0, allow),
+            (ret, 0, 0, deny),
+            (jeq, 0, 1, table["clone3"]), (ret, 0, 0, nosys),
+            (jeq, 0, 3, table["socket"]), (ld, 0, 0, 16), (jeq, 0, 1, AF_UNIX), (ret, 0, 0, deny),
+            (ret, 0, 0, allow)]
+    # each denied number: "jeq n -> deny" where deny is the last instruction
+    checks = table["denied"]
+    tail = [(jeq, len(checks) - k, 0, n) for k, n in enumerate(checks)] + [(ret, 0, 0, allow), (ret, 0, 0, deny)]
+    # the socket branch's "not AF_UNIX" case and the nr fall-through both continue to the checks
+    prog[-1] = (ld, 0, 0, 0)
+    prog += tail
+
+    class Filter(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+
+    class Program(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Filter))]
+
+    filters = (Filter * len(prog))(*[Filter(*i) for i in prog])
+    program = Program(len(prog), filters)
+    PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        return False
+    return libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(program), 0, 0) == 0
 
 
 outer_ids = os.getuid(), os.getgid()  # before unshare: inside a new user namespace they read 65534
@@ -178,6 +257,7 @@ if root:
         fail(f"still uid {os.getuid()} after setuid({uid})")
     report["uid"] = uid
 
+report["no_processes"] = forbid_processes()
 os.write(cfg["report_fd"], json.dumps(report).encode() + b"\n")
 os.close(cfg["report_fd"])
 os.execve(cfg["argv"][0], cfg["argv"], {})
