@@ -56,7 +56,8 @@ def run_tests(code: str, tests: list[str], limits: Limits = Limits()) -> int:
     crash has failed."""
     # the grader's stdout carries only its verdict lines (under 16 bytes per test): room for all of them
     limits = dataclasses.replace(limits, output_bytes=max(limits.output_bytes, 16 * len(tests) + 4096))
-    result = run_connected({"code_box.py": _BOX, "tests.json": json.dumps(tests)}, ["code_box.py", "grade"],
+    # the grader needs only the standard library (-S: no site-packages, a faster start)
+    result = run_connected({"code_box.py": _BOX, "tests.json": json.dumps(tests)}, ["-S", "code_box.py", "grade"],
                            {"code_box.py": _BOX, "solution.py": code}, ["code_box.py", "serve"], limits=limits)
     return len({int(i) for i in _VERDICT.findall(result.stdout) if int(i) < len(tests)})
 
