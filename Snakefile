@@ -182,7 +182,7 @@ rule probe:
     resources:
         **JOB_RESOURCES,
     shell:
-        "{TEXTRL} train {input.config} --out {C}/sweep/{wildcards.arm}/{wildcards.probe} > {log} 2>&1"
+        "exec {TEXTRL} train {input.config} --out {C}/sweep/{wildcards.arm}/{wildcards.probe} --die-with-parent > {log} 2>&1"
 
 
 checkpoint select_lr:
@@ -242,7 +242,9 @@ rule train:
     resources:
         **JOB_RESOURCES,
     shell:
-        "{TEXTRL} train {input.config} --out {C}/runs/{wildcards.run} > {log} 2>&1"
+        # exec: the trainer's parent is then Snakemake itself, and --die-with-parent ends it with Snakemake
+        # (after a hard kill an orphan would keep its run directory locked)
+        "exec {TEXTRL} train {input.config} --out {C}/runs/{wildcards.run} --die-with-parent > {log} 2>&1"
 
 
 rule evaluate:
@@ -259,7 +261,7 @@ rule evaluate:
     resources:
         **JOB_RESOURCES,
     shell:
-        "{TEXTRL} eval {C}/runs/{wildcards.run} > {log} 2>&1"
+        "exec {TEXTRL} eval {C}/runs/{wildcards.run} --die-with-parent > {log} 2>&1"
 
 
 rule summarize:

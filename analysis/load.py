@@ -188,7 +188,7 @@ def _run_row(run_dir: Path, entry: dict, reader: _Reader) -> tuple[dict, dict | 
                                                  "and summarizes the run again")
         return row, None, None
     config = reader.json(run_dir / "config.json")
-    changed = _planned_vs_trained(entry, config)
+    changed = planned_vs_trained(entry, config)
     if changed:  # e.g. the spec was edited and re-planned after these runs trained
         row.update(status="stale", detail=f"trained with another config than plan.json's (changed: {', '.join(changed[:5])}); "
                                           "rerunning the campaign retrains it, or restore the spec it was planned from")
@@ -220,12 +220,14 @@ def _run_row(run_dir: Path, entry: dict, reader: _Reader) -> tuple[dict, dict | 
     return row, (config if isinstance(config, dict) else None), ev
 
 
-def _planned_vs_trained(entry: dict, config) -> list[str]:
-    """Settings where the run's own config.json differs from its plan.json entry (a swept lr excepted)."""
+def planned_vs_trained(entry: dict, config) -> list[str]:
+    """Settings where the run's own config.json differs from its plan.json entry (a swept lr excepted),
+    as "key trained -> planned"."""
     planned, ran = entry.get("config"), (config or {}).get("run") if isinstance(config, dict) else None
     if not isinstance(planned, dict) or not isinstance(ran, dict):
         return []
-    return [k for k, _, _ in changed_settings(planned, ran) if not (k == "train.lr" and entry.get("lr") == "from_sweep")]
+    return [f"{k} {trained!r} -> {plan!r}" for k, plan, trained in changed_settings(planned, ran)
+            if not (k == "train.lr" and entry.get("lr") == "from_sweep")]
 
 
 def _curve_rows(run_id: str, metrics: list[dict], path: Path, reader: _Reader, fields=CURVE_METRICS) -> list[dict]:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
-# name -> (module, one-line help). Modules are imported only when their command runs, so
-# `textrl report` and `textrl plan` work without importing mlx.
+from textrl import __version__
+from textrl.errors import ConfigError
+
+# name -> (module, one-line help). Only the command that runs is imported, so `textrl report` and
+# `textrl plan` work without importing mlx, and `textrl --help` imports none of them.
 COMMANDS = {
     "base-model": ("textrl.commands.base_model", "build and warm-start the built-in tiny model (cached)"),
     "train": ("textrl.commands.train", "train one run from a run config (resumes from its checkpoint)"),
@@ -22,38 +26,44 @@ COMMANDS = {
 }
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict]:
+def build_parser(command: str | None) -> tuple[argparse.ArgumentParser, object]:
+    """The parser, with the arguments of `command` only (its module imported; the others are not)."""
     parser = argparse.ArgumentParser(prog="textrl", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"textrl {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    modules = {}
+    module = None
     for name, (modname, help_) in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)
-        try:
-            mod = importlib.import_module(modname)
-        except ModuleNotFoundError as e:
-            if e.name != modname:
-                raise
-            continue
-        mod.add_arguments(p)
-        modules[name] = mod
-    return parser, modules
+        if name == command:
+            try:
+                module = importlib.import_module(modname)
+            except ModuleNotFoundError as e:
+                if e.name != modname:
+                    raise
+                continue
+            module.add_arguments(p)
+    return parser, module
 
 
 def main(argv: list[str] | None = None) -> int:
-    from textrl.errors import ConfigError
-
-    parser, modules = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser, module = build_parser(command if command in COMMANDS else None)
     args = parser.parse_args(argv)
-    if args.command not in modules:
+    if module is None:
         parser.error(f"command {args.command!r} is not available in this installation")
     try:
-        return int(modules[args.command].run(args) or 0)
+        return int(module.run(args) or 0)
     except ConfigError as e:
         print(f"textrl {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"textrl {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `textrl runs ... | head`: the reader left; say nothing, and keep Python's exit-time flush quiet
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -68,3 +68,27 @@ def test_pipelines_table_shows_each_parameter(capsys):
 def test_pipelines_bad_steps_is_a_config_error(capsys):
     assert main(["pipelines", "--steps", "-1"]) == 2
     assert "advantage.sepa.steps" in capsys.readouterr().err
+
+
+def test_version_imports_no_command_module():
+    proc = run_without_mlx("""
+        import sys
+        from textrl.cli import main
+        try:
+            main(["--version"])
+        except SystemExit:
+            pass
+        print(sorted(m for m in sys.modules if m.startswith("textrl.commands.")))
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["textrl 0.1.0", "[]"]
+
+
+def test_a_reader_that_leaves_early_ends_the_command_quietly():
+    """`textrl plan SPEC | head -1`: no BrokenPipeError traceback, exit 141 like a shell pipeline."""
+    proc = subprocess.Popen([sys.executable, "-m", "textrl", "plan", "campaigns/ab.yaml", "--no-write"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    with proc.stderr:
+        stderr = proc.stderr.read().decode()
+    assert proc.wait() == 141 and stderr == ""

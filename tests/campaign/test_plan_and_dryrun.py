@@ -199,3 +199,27 @@ def test_all_pairs_counts_every_pair_in_the_plan_and_its_power_preview(tmp_path,
     assert ("comparisons: all pairs (full vs grpo, full_b vs grpo, full_b vs full), at each group size (4, 8): "
             "3 pair(s), one primary family, holm across all of its tests") in text
     assert "6 test(s) (holm)" in text
+
+
+def test_replanning_says_which_finished_runs_an_edited_spec_would_retrain(tmp_path, capsys):
+    spec = yaml.safe_load((REPO / "campaigns/smoke.yaml").read_text())
+    path = tmp_path / "smoke.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    assert main(["plan", str(path), "--out", str(tmp_path)]) == 0
+    plan = json.loads((tmp_path / "smoke" / "plan.json").read_text())
+    finished, unfinished = plan["runs"][0], plan["runs"][1]
+    for entry, done in ((finished, True), (unfinished, False)):
+        run_dir = tmp_path / "smoke" / "runs" / entry["run_id"]
+        run_dir.mkdir(parents=True)
+        (run_dir / "config.json").write_text(json.dumps({"run": entry["config"], "versions": {}}))
+        if done:
+            (run_dir / "summary.json").write_text("{}")
+    capsys.readouterr()
+    assert main(["plan", str(path), "--no-write", "--out", str(tmp_path)]) == 0
+    assert "note:" not in capsys.readouterr().out  # the same spec: nothing changes meaning
+    spec["training"]["steps"] = 12
+    path.write_text(yaml.safe_dump(spec))
+    assert main(["plan", str(path), "--no-write", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"note: 1 finished run(s) were trained with other settings than this plan's: {finished['run_id']} " \
+           "(train.steps 24 -> 12)" in out and "moves each aside" in out

@@ -270,3 +270,33 @@ def test_a_resume_never_leaves_a_hole_in_the_metrics(tmp_path, tiny_run_config):
     metrics.write_text(lines[0] + "".join(lines[2:]))  # step 2 lost
     with pytest.raises(ConfigError, match=r"metrics\.jsonl: holds 1 of the 2 steps before the checkpoint"):
         train(cfg, tmp_path, log=quiet, progress=False)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
+def test_a_process_that_asked_to_die_with_its_parent_ends_after_a_hard_kill_of_the_parent(tmp_path):
+    """What `textrl train --die-with-parent` (as the Snakefile starts it) does after `kill -9` of Snakemake."""
+    pid_file = tmp_path / "pid"
+    child = (f"import os, time\nfrom textrl.lifetime import die_with_parent\ndie_with_parent()\n"
+             f"open({str(pid_file)!r} + '.tmp', 'w').write(str(os.getpid()))\n"
+             f"os.replace({str(pid_file)!r} + '.tmp', {str(pid_file)!r})\ntime.sleep(60)\n")
+    parent = f"import subprocess, sys, time\nsubprocess.Popen([sys.executable, '-c', {child!r}])\ntime.sleep(60)\n"
+    proc = subprocess.Popen([sys.executable, "-c", parent])
+    deadline = time.monotonic() + 30
+    while not pid_file.exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    child_pid = int(pid_file.read_text())
+
+    def running(pid):
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except FileNotFoundError:
+            return False
+
+    assert running(child_pid)
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while running(child_pid):
+        assert time.monotonic() < deadline, "the child outlived its parent"
+        time.sleep(0.05)

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import argparse
+
+from textrl.lifetime import die_with_parent
 import json
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", help="a finished run directory written by `textrl train`")
+    p.add_argument("--die-with-parent", action="store_true",
+                   help="end (SIGTERM) when the process that started this one ends (Linux; the Snakefile uses it)")
 
 
 def run(args) -> int:
+    if args.die_with_parent:
+        die_with_parent()
     from textrl import fastblas
 
     fastblas.enable()  # before anything imports mlx

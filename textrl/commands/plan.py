@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -134,6 +135,26 @@ def render(spec, runs, probes, compute, preview, sequential=None) -> str:
     return "\n".join(out)
 
 
+def finished_runs_that_change(campaign_dir: Path, runs) -> list[tuple[str, list[str]]]:
+    """(run id, changed settings) of each finished run whose recorded config differs from its new plan entry."""
+    from analysis.load import planned_vs_trained
+    from textrl.io import read_json
+
+    out = []
+    for r in runs:
+        run_dir = campaign_dir / "runs" / r.run_id
+        if not (run_dir / "summary.json").is_file():
+            continue
+        try:
+            config = read_json(run_dir / "config.json")
+        except (OSError, ValueError):
+            continue
+        changed = planned_vs_trained(r.as_plan_entry(), config)
+        if changed:
+            out.append((r.run_id, changed))
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     from textrl.campaign import expand_probes, expand_runs, load_spec, write_plan
     from textrl.campaign.estimate import estimate
@@ -148,6 +169,13 @@ def run(args: argparse.Namespace) -> int:
     if args.runs:
         print("\nrun ids:")
         print("\n".join(f"  {r.run_id}  lr={_lr(r.lr)}  {r.config_hash}" for r in probes + runs))
+    retrained = finished_runs_that_change(Path(args.out) / spec.name, runs)
+    if retrained:
+        shown = "; ".join(f"{run_id} ({', '.join(changed[:3])})" for run_id, changed in retrained[:5])
+        print(f"\nnote: {len(retrained)} finished run(s) were trained with other settings than this plan's: {shown}"
+              f"{f' and {len(retrained) - 5} more' if len(retrained) > 5 else ''}. The next campaign run moves each aside (<run>.stale-<time>) "
+              "and trains it again; until then `textrl status` and the report list them as stale. To keep them, "
+              "restore the spec they were planned from.")
     if not args.no_write:
         out = write_plan(spec, args.out)
         print(f"\nwrote {out / 'plan.json'} and {out / 'spec.resolved.yaml'}")

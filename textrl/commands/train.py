@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import argparse
 
+from textrl.lifetime import die_with_parent
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="run config (YAML or JSON; see docs/contracts.md 'Run configuration')")
     p.add_argument("--out", required=True, help="run directory (created; an existing one is resumed)")
     p.add_argument("--fresh", action="store_true", help="discard an existing checkpoint and logs in --out first")
     p.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
+    p.add_argument("--die-with-parent", action="store_true",
+                   help="end (SIGTERM) when the process that started this one ends (Linux; the Snakefile uses it)")
 
 
 def run(args) -> int:
+    if args.die_with_parent:
+        die_with_parent()
     from textrl import fastblas
 
     fastblas.enable()  # before anything imports mlx
