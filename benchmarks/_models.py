@@ -9,7 +9,8 @@ from textrl import fastblas
 
 fastblas.enable()
 
-from textrl.models.tiny import ARCH_20M, TinyArch, n_params, new_model, save_model_dir, vocab_size  # noqa: E402
+from textrl.models.arch import ARCH_20M, TinyArch  # noqa: E402
+from textrl.models.tiny import n_params, new_model, save_model_dir, vocab_size  # noqa: E402
 from textrl.tasks import get_task  # noqa: E402
 
 ARCHES = {"1m": TinyArch(), "20m": ARCH_20M}

@@ -48,7 +48,7 @@ def tiny_recipe():
 @pytest.fixture(scope="session")
 def tiny_model_dir(textrl_cache, tiny_recipe) -> Path:
     """An mlx-lm model directory (weights, config.json, tokenizer, base_eval.json, build.json)."""
-    from textrl.models.builtin import ensure_tiny_model
+    from textrl.models import ensure_tiny_model
 
     return ensure_tiny_model(tiny_recipe, textrl_cache / "tiny-test-model", log=lambda *_: None)
 

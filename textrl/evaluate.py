@@ -1,74 +1,24 @@
-"""Held-out evaluation: K samples (and one greedy decode) per held-out problem -> eval.json.
+"""Held-out evaluation of a run: its final policy scored on the held-out split -> eval.json.
 
-Engine-neutral: anything with encode_prompt/sample works. The base model's evaluation under the same
-settings is copied into eval.json["base"] (from the built-in model's base_eval.json, or computed once
-and cached under $TEXTRL_CACHE/base_eval/).
+The base model's evaluation under the same settings is copied into eval.json["base"] (from the
+built-in model's base_eval.json, or computed once and cached under $TEXTRL_CACHE/base_eval/).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from math import comb
 from pathlib import Path
 
-from textrl.engine.base import SamplingParams
+from textrl.checkpoint import Checkpoints
+from textrl.config import load_run_config
+from textrl.engine.factory import make_engine
+from textrl.errors import ConfigError
+from textrl.heldout_metrics import evaluate_policy, identity_of, settings_of
 from textrl.io import atomic_write_json, read_json
-
-
-def pass_at_k(n: int, c: int, k: int) -> float:
-    """Unbiased estimator (Chen et al. 2021): 1 - C(n-c, k) / C(n, k)."""
-    if n - c < k:
-        return 1.0
-    return 1.0 - comb(n - c, k) / comb(n, k)
-
-
-def settings_of(cfg) -> dict:
-    """The decoding settings of a run's evaluation (what must match for runs to be comparable)."""
-    return {
-        "k": cfg.eval.k,
-        "temperature": cfg.eval.temperature,
-        "top_p": cfg.eval.top_p,
-        "max_tokens": cfg.eval_max_tokens,
-        "eval_seed": cfg.eval.seed,
-        "greedy": cfg.eval.greedy,
-        "stop": list(cfg.sampling.stop),
-    }
-
-
-def identity_of(cfg) -> dict:
-    return {"task": cfg.task.name, "task_params": dict(cfg.task.params), "split": "heldout",
-            "split_seed": cfg.task.split_seed, "size": cfg.task.heldout_size}
-
-
-def evaluate_policy(engine, task, heldout, settings: dict) -> dict:
-    """avg@k, pass@1, pass@k, greedy accuracy and per-problem counts for `engine`'s current policy."""
-    k = settings["k"]
-    stop = tuple(settings.get("stop") or ()) + tuple(s for s in task.stop if s)
-    prompts = [engine.encode_prompt(ex.prompt) for ex in heldout]
-    sampled = engine.sample(
-        prompts, k, SamplingParams(settings["temperature"], settings["top_p"], settings["max_tokens"], stop),
-        seed=settings["eval_seed"],
-    )
-    flat_examples = [ex for ex in heldout for _ in range(k)]
-    scores = task.score([c.text for group in sampled for c in group], flat_examples)
-    counts = [sum(bool(scores[i * k + j]["correct"]) for j in range(k)) for i in range(len(heldout))]
-    greedy = [None] * len(heldout)
-    if settings["greedy"]:
-        decoded = engine.sample(prompts, 1, SamplingParams(0.0, 1.0, settings["max_tokens"], stop), seed=settings["eval_seed"])
-        greedy = [bool(s["correct"]) for s in task.score([g[0].text for g in decoded], heldout)]
-    n = len(heldout)
-    ks = sorted({1, k} | {2**i for i in range(1, k.bit_length()) if 2**i <= k})
-    return {
-        **{key: settings[key] for key in ("k", "temperature", "top_p", "max_tokens", "eval_seed")},
-        "avg_at_k": sum(counts) / (n * k) if n else 0.0,
-        "pass_at_1": sum(pass_at_k(k, c, 1) for c in counts) / n if n else 0.0,
-        "pass_at_k": {str(j): (sum(pass_at_k(k, c, j) for c in counts) / n if n else 0.0) for j in ks},
-        "greedy_acc": (sum(greedy) / n if n else 0.0) if settings["greedy"] else None,
-        "per_problem": [
-            {"id": ex.id, "correct": c, "n": k, "greedy_correct": g} for ex, c, g in zip(heldout, counts, greedy)
-        ],
-    }
+from textrl.paths import cache_root
+from textrl.run_lock import run_lock
+from textrl.tasks import get_task
 
 
 def _matches(record: dict, identity: dict, settings: dict) -> bool:
@@ -79,9 +29,6 @@ def _matches(record: dict, identity: dict, settings: dict) -> bool:
 
 def base_evaluation(cfg, model_dir, task, heldout, log=print) -> dict:
     """{"avg_at_k", "greedy_acc", ...} of the untrained base policy under this run's eval settings."""
-    from textrl.models.builtin import cache_root
-    from textrl.trainer import make_engine
-
     settings, identity = settings_of(cfg), identity_of(cfg)
     built = Path(str(model_dir)) / "base_eval.json"
     if cfg.backend == "mlx" and built.is_file():
@@ -104,8 +51,6 @@ def base_evaluation(cfg, model_dir, task, heldout, log=print) -> dict:
 def evaluate_run(run_dir: Path, log=print) -> dict:
     """Evaluate a finished run's final policy and write RUN_DIR/eval.json (not while another process writes
     the run directory)."""
-    from textrl.run_lock import run_lock
-
     if not Path(run_dir).is_dir():
         return _evaluate_run(run_dir, log)  # which says what is missing, without creating the directory
     with run_lock(run_dir, "textrl eval"):
@@ -113,12 +58,6 @@ def evaluate_run(run_dir: Path, log=print) -> dict:
 
 
 def _evaluate_run(run_dir: Path, log) -> dict:
-    from textrl.checkpoint import Checkpoints
-    from textrl.config import load_run_config
-    from textrl.errors import ConfigError
-    from textrl.tasks import get_task
-    from textrl.trainer import make_engine
-
     run_dir = Path(run_dir)
     config_path = run_dir / "config.json"
     if not config_path.is_file():

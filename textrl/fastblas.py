@@ -7,8 +7,10 @@ here: a 512x512 matmul 17x faster, a GRPO step ~12x faster. Results agree to flo
 sums in a different order), and sampled tokens and rewards of a tiny run are unchanged
 (tests/engine/test_fastblas.py).
 
-`enable()` is idempotent; every textrl module that imports mlx calls it first, so it also turns on the
-other half of the fast CPU path, vectorised JIT kernels (textrl.fastjit). For the engine's two CPU lanes
+`enable()` is idempotent and changes the process (it loads a library, sets environment variables), so
+nothing calls it at import time: textrl.engine.factory calls it right before it first imports mlx, as
+does the built-in model's builder; a script that imports textrl's mlx modules itself calls it first. It
+also turns on the other half of the fast CPU path, vectorised JIT kernels (textrl.fastjit). For the engine's two CPU lanes
 (textrl.engine.cpu_lanes) it also sets, unless the user did, MLX_BFS_MAX_WIDTH (mlx[cpu] build only)
 and OPENBLAS_THREAD_TIMEOUT (when it loads OpenBLAS). TEXTRL_FAST_BLAS=0 turns the BLAS off;
 TEXTRL_BLAS_LIB=/path/to/libopenblas.so picks another library.

@@ -34,6 +34,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from textrl.paths import cache_root
+
 # -ffp-contract=off: g++ contracts a*b+c into an fma by default, even in ISO C++ mode; with -mfma that
 # would change results. Without contraction every operation rounds as in mlx's scalar build.
 FLAGS = ("-mavx2 -mfma -ffp-contract=off -fno-trapping-math "
@@ -73,10 +75,8 @@ def _cpu_has(*features: str) -> bool:
 
 
 def _wrapper_dir(gxx: str) -> Path:
-    # textrl.models.builtin.cache_root(), which cannot be imported here: textrl.models loads mlx. One
-    # directory per compiler, so that processes seeing different g++ binaries never share a wrapper.
-    root = Path(os.environ.get("TEXTRL_CACHE") or Path.home() / ".cache" / "textrl").expanduser()
-    return root / "jit-bin" / hashlib.sha256(gxx.encode()).hexdigest()[:12]
+    # one directory per compiler, so that processes seeing different g++ binaries never share a wrapper
+    return cache_root() / "jit-bin" / hashlib.sha256(gxx.encode()).hexdigest()[:12]
 
 
 def _builds(wrapper: Path, directory: Path) -> str | None:

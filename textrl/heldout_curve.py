@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from textrl.evaluate import evaluate_policy, settings_of
+from textrl.heldout_metrics import evaluate_policy, settings_of
 
 CURVE_FILE = "eval_curve.jsonl"
 

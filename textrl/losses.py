@@ -16,13 +16,9 @@ Every loss is sum over tokens of weight(t) * l(t), where the weights carry the a
 
 from __future__ import annotations
 
-from textrl import fastblas
+import mlx.core as mx
 
-fastblas.enable()
-
-import mlx.core as mx  # noqa: E402
-
-from textrl.engine.loss_spec import LossSpec  # noqa: E402
+from textrl.engine.loss_spec import LossSpec
 
 
 def logprobs_and_entropy(logits: mx.array, targets: mx.array, temperature: float = 1.0, entropy: bool = True):

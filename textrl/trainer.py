@@ -23,13 +23,20 @@ from pathlib import Path
 import numpy as np
 
 from textrl import __version__, fastblas, fastjit
+from textrl.advantages import AdvantagePipeline, planning_mask
 from textrl.checkpoint import Checkpoints, append_gzip_jsonl, truncate_log
 from textrl.config import changed_settings
 from textrl.engine.base import Datum, SamplingParams
+from textrl.engine.factory import engine_class, make_engine
 from textrl.engine.loss_spec import LossSpec
 from textrl.errors import ConfigError
+from textrl.evaluate import base_evaluation
+from textrl.heldout_curve import CURVE_FILE, curve_point, is_curve_step
 from textrl.io import append_jsonl, atomic_write_json, read_json
+from textrl.progress import StepProgress
 from textrl.run_lock import run_lock
+from textrl.tasks import build_task
+from textrl.tracking import Tracker
 
 CHANGED_FRACS = ("changed_frac_sepa", "changed_frac_gtpo", "changed_frac_hicra")
 TIMING_FIELDS = ("gen_s", "score_s", "train_s", "step_s")
@@ -93,32 +100,8 @@ class Setup:
     model_dir: object
 
 
-def engine_class(cfg):
-    if cfg.backend == "tinker":
-        from textrl.engine.tinker_engine import TinkerEngine
-
-        return TinkerEngine
-    from textrl.engine.mlx_engine import MLXEngine
-
-    return MLXEngine
-
-
-def make_engine(cfg, role: str = "train", log=print):
-    """(engine, model location) for the run's backend. role: train | policy (to load a checkpoint into)
-    | base (the untrained model)."""
-    if cfg.backend == "tinker":
-        return engine_class(cfg).from_run_config(cfg), cfg.model.path
-    from textrl.models import load_engine, resolve_model_dir
-
-    model_dir = resolve_model_dir(cfg, log=log)
-    return load_engine(cfg, model_dir, role), model_dir
-
-
 def setup(cfg, log=print) -> Setup:
     """Everything a run needs, validated in cost order: config-level errors before any model loads."""
-    from textrl.advantages import AdvantagePipeline
-    from textrl.tasks import build_task
-
     task = build_task(cfg.task)  # the task plus any task.rewards added to its score
     pipeline = AdvantagePipeline.from_config(dict(cfg.advantage)).resolved(cfg.train.steps)
     pipeline.require_uncertainty(engine_class(cfg).uncertainty_kinds, cfg.backend)
@@ -171,8 +154,6 @@ def reward_control_rate(cfg, s: Setup, log=print) -> float:
     """The success probability of a negative control's draws: given, or the base model's held-out avg@k."""
     if cfg.reward_control.rate is not None:
         return float(cfg.reward_control.rate)
-    from textrl.evaluate import base_evaluation
-
     return float(base_evaluation(cfg, s.model_dir, s.task, s.heldout, log=log)["avg_at_k"])
 
 
@@ -184,11 +165,6 @@ def train(cfg, out_dir: str | os.PathLike, *, fresh: bool = False, log=print, pr
 
 
 def _train(cfg, out_dir: str | os.PathLike, *, fresh: bool, log, progress: bool) -> list[dict]:
-    from textrl.advantages import planning_mask
-    from textrl.heldout_curve import CURVE_FILE, curve_point, is_curve_step
-    from textrl.progress import StepProgress
-    from textrl.tracking import Tracker
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ckpts = Checkpoints(out)

@@ -147,7 +147,7 @@ def test_an_alias_bomb_gives_a_short_message(tmp_path):
 
 
 def test_a_hub_model_that_cannot_be_fetched_is_one_line(tmp_path):
-    from textrl.models import _load
+    from textrl.engine.factory import load_model as _load
 
     def offline(path):
         raise FileNotFoundError("Got: ConnectError: [Errno -2] Name or service not known\nAn error happened ...")

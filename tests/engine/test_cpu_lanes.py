@@ -81,9 +81,10 @@ def test_openblas_workers_stay_awake_across_an_update_unless_set(preset, expecte
 
 
 def _env_after_import(name: str, preset: str | None) -> str:
-    """The variable's value in a fresh process once textrl's engine modules are imported."""
+    """The variable's value in a fresh process once the fast CPU path is set up (as the engine factory does
+    before it imports mlx)."""
     env = {k: v for k, v in os.environ.items() if k != name}
     if preset:
         env[name] = preset
-    code = f"import os, textrl.engine.cpu_lanes; print(os.environ.get({name!r}))"
+    code = f"import os; from textrl import fastblas; fastblas.enable(); print(os.environ.get({name!r}))"
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.strip()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from textrl.io import read_json
-from textrl.models.builtin import TinyRecipe, ensure_tiny_model
+from textrl.models import TinyRecipe, ensure_tiny_model
 
 
 def test_built_model_loads_with_mlx_lm(tiny_model_dir):
@@ -48,6 +48,6 @@ def test_cache_key_covers_what_determines_the_weights(textrl_cache):
 
 @pytest.mark.parametrize("n,c,k,expected", [(4, 0, 1, 0.0), (4, 4, 2, 1.0), (4, 1, 1, 0.25), (4, 1, 2, 0.5), (5, 2, 3, 0.9)])
 def test_unbiased_pass_at_k(n, c, k, expected):
-    from textrl.evaluate import pass_at_k
+    from textrl.heldout_metrics import pass_at_k
 
     assert pass_at_k(n, c, k) == pytest.approx(expected)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from textrl.io import read_json
-from textrl.models.builtin import TinyRecipe, ensure_tiny_model
+from textrl.models import TinyRecipe, ensure_tiny_model
 from textrl.models.shipped import SHIPPED_RECIPES, SHIPPED_ROOT, file_digests, read_sums, shipped_dir
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,7 +48,7 @@ def test_the_shipped_base_evaluation_is_what_this_machine_measures(recipe):
 
     from textrl.config import load_run_config
     from textrl.engine.mlx_engine import MLXEngine
-    from textrl.evaluate import evaluate_policy, settings_of
+    from textrl.heldout_metrics import evaluate_policy, settings_of
     from textrl.tasks import get_task
 
     task = get_task(recipe.task, **recipe.task_params)

@@ -55,7 +55,7 @@ def test_bad_return_values_name_reward_prompt_and_completion(value, expected):
     with pytest.raises(RewardError, match=expected) as err:
         score_batch("bad", ["ok", "the completion"], [{"id": "p1"}, {"id": "p2"}])
     assert "'bad'" in str(err.value) and "prompt id p1" in str(err.value) and "'ok'" in str(err.value)
-    assert isinstance(err.value, ConfigError)
+    assert not isinstance(err.value, ConfigError)  # a failure mid-training, not a config error: keeps its traceback
 
 
 def test_raising_reward_is_an_error_not_a_zero():
@@ -63,8 +63,21 @@ def test_raising_reward_is_an_error_not_a_zero():
     def boom(prompt, completion, example, **kwargs):
         raise KeyError("answer")
 
-    with pytest.raises(RewardError, match=r"reward 'boom' raised KeyError.*prompt id q7, completion 'x'"):
+    with pytest.raises(RewardError, match=r"reward 'boom' raised KeyError.*prompt id q7, completion 'x'") as err:
         score_batch("boom", ["x"], [{"id": "q7"}])
+    assert isinstance(err.value.__cause__, KeyError)  # the crash's own traceback comes with it
+
+
+def test_a_crash_inside_a_reward_reaches_the_user_with_its_traceback(tmp_path, monkeypatch):
+    """Not flattened into one "error:" line like a config mistake: the frame that raised is shown."""
+    (tmp_path / "crashing_reward.py").write_text(
+        "from textrl.rewards import reward\n@reward\ndef crashing(prompt, completion, example, **kw):\n"
+        "    return {}['missing']\n")
+    code = ("import sys; sys.path.insert(0, %r)\nimport crashing_reward\nfrom textrl.rewards import score_batch\n"
+            "score_batch('crashing', ['x'], [{'id': 1}])\n" % str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert "crashing_reward.py\", line 4, in crashing" in out.stderr and "KeyError: 'missing'" in out.stderr
 
 
 def test_verifier_gates_and_correctness():

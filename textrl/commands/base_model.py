@@ -10,6 +10,12 @@ import argparse
 import json
 from pathlib import Path
 
+from textrl.config import load_run_config
+from textrl.errors import ConfigError
+from textrl.io import read_json
+from textrl.models import TinyRecipe, ensure_tiny_model
+from textrl.models.builtin import copy_model_dir
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", default="arithmetic", help="task name (default arithmetic)")
@@ -23,12 +29,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from textrl import fastblas
-
-    fastblas.enable()  # before anything imports mlx
-    from textrl.config import load_run_config
-    from textrl.errors import ConfigError
-
     try:
         params = json.loads(args.params)
     except json.JSONDecodeError as e:
@@ -36,9 +36,6 @@ def run(args) -> int:
     cfg = load_run_config({"task": {"name": args.task, "params": params, "split_seed": args.split_seed,
                                     "heldout_size": args.heldout_size},
                            "model": {"warm_start_acc": args.warm_start_acc}})
-    from textrl.models.builtin import TinyRecipe, copy_model_dir, ensure_tiny_model
-    from textrl.io import read_json
-
     out = ensure_tiny_model(TinyRecipe.for_run(cfg))
     if args.out:
         out = copy_model_dir(out, Path(args.out))

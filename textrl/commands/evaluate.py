@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-
-from textrl.lifetime import die_with_parent
 import json
+
+from textrl.evaluate import evaluate_run
+from textrl.lifetime import die_with_parent
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -17,11 +18,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     if args.die_with_parent:
         die_with_parent()
-    from textrl import fastblas
-
-    fastblas.enable()  # before anything imports mlx
-    from textrl.evaluate import evaluate_run
-
     result = evaluate_run(args.run_dir)
     brief = {k: result[k] for k in ("task", "size", "k", "avg_at_k", "pass_at_k", "greedy_acc", "base")}
     print(json.dumps(brief))

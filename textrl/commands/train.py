@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from textrl.config import load_run_config
 from textrl.lifetime import die_with_parent
+from textrl.trainer import train
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -19,13 +21,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     if args.die_with_parent:
         die_with_parent()
-    from textrl import fastblas
-
-    fastblas.enable()  # before anything imports mlx
-    from textrl.config import load_run_config
-
     cfg = load_run_config(args.config)  # every config error surfaces here, before any model loads
-    from textrl.trainer import train
-
     train(cfg, args.out, fresh=args.fresh, progress=not args.no_progress)
     return 0

@@ -26,13 +26,9 @@ from __future__ import annotations
 import sys
 from functools import partial
 
-from textrl import fastblas
-
-fastblas.enable()
-
-import mlx.core as mx  # noqa: E402
-from mlx_lm.models import activations  # noqa: E402
-from mlx_lm.models import base as mlx_lm_base  # noqa: E402
+import mlx.core as mx
+from mlx_lm.models import activations
+from mlx_lm.models import base as mlx_lm_base
 
 
 @partial(mx.compile, shapeless=True)  # elementwise: one trace serves every shape

@@ -23,11 +23,9 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 
+import mlx.core as mx
+
 from textrl import fastblas
-
-fastblas.enable()
-
-import mlx.core as mx  # noqa: E402
 
 LANES = 2
 

@@ -14,20 +14,16 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from textrl import fastblas
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+from mlx.utils import tree_flatten, tree_map, tree_unflatten
+from mlx_lm.tokenizer_utils import NaiveStreamingDetokenizer
 
-fastblas.enable()
-
-import mlx.core as mx  # noqa: E402
-import mlx.nn as nn  # noqa: E402
-import mlx.optimizers as optim  # noqa: E402
-from mlx.utils import tree_flatten, tree_map, tree_unflatten  # noqa: E402
-from mlx_lm.tokenizer_utils import NaiveStreamingDetokenizer  # noqa: E402
-
-from textrl.engine import cpu_kernels, cpu_lanes, sampler  # noqa: E402
-from textrl.engine.base import Completion, Datum, SamplingParams  # noqa: E402
-from textrl.engine.loss_spec import LossSpec, token_weights  # noqa: E402
-from textrl.losses import logprobs_and_entropy, policy_loss  # noqa: E402
+from textrl.engine import cpu_kernels, cpu_lanes, sampler
+from textrl.engine.base import Completion, Datum, SamplingParams
+from textrl.engine.loss_spec import LossSpec, token_weights
+from textrl.losses import logprobs_and_entropy, policy_loss
 
 # A micro-batch holds at most this many logits (rows x positions x vocabulary): 64M floats = 256 MB.
 MAX_LOGITS_PER_MICROBATCH = 1 << 26

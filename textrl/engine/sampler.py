@@ -16,13 +16,9 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from textrl import fastblas
-
-fastblas.enable()
-
-import mlx.core as mx  # noqa: E402
-from mlx_lm.models.cache import BatchKVCache, KVCache, make_prompt_cache  # noqa: E402
-from mlx_lm.sample_utils import apply_top_p  # noqa: E402
+import mlx.core as mx
+from mlx_lm.models.cache import BatchKVCache, KVCache, make_prompt_cache
+from mlx_lm.sample_utils import apply_top_p
 
 
 @dataclass

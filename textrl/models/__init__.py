@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
-from textrl import fastblas
 from textrl.config import TINY_MODEL
-from textrl.errors import ConfigError
-from textrl.models.builtin import TinyRecipe, cache_root, ensure_tiny_model
+from textrl.models.builtin import TinyRecipe, build_lock, build_tiny_model, is_built, written_atomically
+from textrl.models.shipped import shipped_dir
 
 
 def resolve_model_dir(cfg, log=print) -> Path | str:
@@ -18,45 +18,23 @@ def resolve_model_dir(cfg, log=print) -> Path | str:
     return local if local.is_dir() else cfg.model.path
 
 
-def load_engine(cfg, model_dir, role: str = "base"):
-    """An MLXEngine on the model for one role:
-    base: the untrained model; policy: shaped like the run's policy (LoRA applied) to load its checkpoint
-    into; train: the policy plus optimizer settings and, when the loss has a KL term, a frozen reference."""
-    fastblas.enable()
-    from mlx_lm import load
-
-    from textrl.engine.mlx_engine import MLXEngine
-
-    if role not in ("base", "policy", "train"):
-        raise ValueError(f"load_engine: unknown role {role!r}")
-    model, tokenizer = _load(load, model_dir)
-    if role == "base":
-        return MLXEngine(model, tokenizer, chat_template=cfg.model.chat_template)
-    reference = _load(load, model_dir)[0] if role == "train" and cfg.loss.kl_coef > 0 else None
-    return MLXEngine(
-        model,
-        tokenizer,
-        chat_template=cfg.model.chat_template,
-        lora=cfg.train.lora.model_dump() if cfg.train.lora else None,
-        seed=cfg.seed,
-        weight_decay=cfg.train.weight_decay,
-        grad_clip=cfg.train.grad_clip,
-        reference=reference,
-    )
+def ensure_tiny_model(recipe: TinyRecipe, out: Path | None = None, log=print) -> Path:
+    """The built model's directory: reused when present, else copied from the package's shipped weights
+    (textrl.models.shipped) when the recipe is one of theirs, else built (about a minute on 2 cores)."""
+    out = Path(out) if out else recipe.default_dir()
+    if is_built(out, recipe):
+        return out
+    with build_lock(out.with_name(out.name + ".lock")):
+        if is_built(out, recipe):
+            return out
+        shipped = shipped_dir(recipe)
+        with written_atomically(out) as tmp:
+            if shipped is not None:
+                shutil.copytree(shipped, tmp, dirs_exist_ok=True)
+            else:
+                build_tiny_model(recipe, tmp, log=log)
+        log(f"tiny model {'copied from the shipped weights' if shipped else 'saved'} to {out}")
+    return out
 
 
-def _load(load, model_dir):
-    """mlx_lm.load, with a hub id that cannot be fetched (no network, a typo, a gated model) said in one line."""
-    try:
-        return load(str(model_dir))
-    except OSError as e:  # huggingface_hub's not-found and offline errors are OSErrors
-        if Path(str(model_dir)).expanduser().is_dir():
-            raise
-        first = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
-        raise ConfigError(
-            f"run config model.path: cannot fetch {str(model_dir)!r} from the Hugging Face hub ({type(e).__name__}: "
-            f"{first[:200]}). Check the id and the network; on a machine without one, download it elsewhere "
-            "(`huggingface-cli download <id>`) and set model.path to that directory") from None
-
-
-__all__ = ["TinyRecipe", "cache_root", "ensure_tiny_model", "load_engine", "resolve_model_dir"]
+__all__ = ["TinyRecipe", "ensure_tiny_model", "resolve_model_dir"]

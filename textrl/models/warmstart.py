@@ -13,34 +13,14 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import asdict, dataclass
 from functools import partial
 
-from textrl import fastblas
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
 
-fastblas.enable()
-
-import mlx.core as mx  # noqa: E402
-import mlx.nn as nn  # noqa: E402
-import mlx.optimizers as optim  # noqa: E402
-
-from textrl.losses import sequence_logprobs  # noqa: E402
-
-
-@dataclass(frozen=True)
-class WarmStart:
-    steps: int = 2000  # ceiling; the build normally stops earlier, at target_acc
-    target_acc: float | None = 0.25  # stop once the probe's greedy accuracy reaches this; None: run all steps
-    check_every: int = 25
-    probe_size: int = 500  # training problems the stopping check decodes greedily
-    batch_size: int = 128
-    lr: float = 1e-3
-    warmup_steps: int = 50
-    grad_clip: float = 1.0
-    seed: int = 0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from textrl.losses import sequence_logprobs
+from textrl.models.arch import WarmStart
 
 
 def pack(pairs: list[tuple[list[int], list[int]]], pad_id: int):

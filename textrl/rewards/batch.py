@@ -10,7 +10,7 @@ from typing import Any, Callable, Sequence
 from textrl.errors import ConfigError
 from textrl.rewards.combine import Combined, RewardLike, as_combined
 from textrl.rewards.registry import Outcome, _short, call_checked, field_of
-from textrl.tasks.base import Score, make_score
+from textrl.scores import Score, make_score
 
 DEFAULT_WORKERS = 4
 

@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from textrl.errors import ConfigError
 from textrl.rewards.registry import BoundReward, Outcome, call_checked, field_of, get_reward, get_spec
-from textrl.tasks.base import Score, make_score
+from textrl.scores import Score, make_score
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,10 @@ class RewardSpec:
 _REGISTRY: dict[str, RewardSpec] = {}
 
 
-class RewardError(ConfigError):
-    """A reward raised or returned something that is not a finite number."""
+class RewardError(RuntimeError):
+    """A reward raised, or returned something that is not a finite number, while scoring. Not a
+    ConfigError: it happens mid-training inside someone's code, and its traceback (the reward's own
+    exception is chained) is what finds the bug."""
 
 
 def _register(fn: Callable, name: str | None, kind: str, parallel: Parallel, bounds=(None, None)) -> Callable:

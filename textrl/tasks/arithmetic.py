@@ -17,7 +17,8 @@ import string
 from pydantic import Field, field_validator, model_validator
 
 from textrl.advantages.planning import grams_for
-from textrl.tasks.base import Example, Score, check_batch, make_score, shuffled_split
+from textrl.scores import Score, make_score
+from textrl.tasks.base import Example, check_batch, shuffled_split
 from textrl.tasks.params import TaskParams, parse_params
 
 # Above this many distinct problems the universe is sampled instead of enumerated.

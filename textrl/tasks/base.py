@@ -1,11 +1,12 @@
-"""The Task protocol every task implements, and the Example / Score records it exchanges."""
+"""The Task protocol every task implements, and the Example record it is given (scores: textrl.scores)."""
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence, TypedDict, runtime_checkable
+from typing import Any, Protocol, Sequence, runtime_checkable
 
 from textrl.errors import ConfigError
+from textrl.scores import Score
 
 
 @dataclass(frozen=True)
@@ -14,16 +15,6 @@ class Example:
     prompt: str  # raw prompt text (before any chat template)
     answer: Any  # JSON-serialisable reference (number, label, tests...)
     meta: dict = field(default_factory=dict)
-
-
-class Score(TypedDict):
-    reward: float
-    correct: bool
-    components: dict[str, float]
-
-
-def make_score(reward: float, correct: bool, components: dict[str, float] | None = None) -> Score:
-    return {"reward": float(reward), "correct": bool(correct), "components": dict(components or {})}
 
 
 @runtime_checkable

@@ -7,7 +7,8 @@ from pydantic import Field
 from textrl.advantages.planning import grams_for
 from textrl.errors import ConfigError
 from textrl.rewards import get_reward, score_batch
-from textrl.tasks.base import Example, Score, check_batch, shuffled_split
+from textrl.scores import Score
+from textrl.tasks.base import Example, check_batch, shuffled_split
 from textrl.tasks.datasets import load_rows
 from textrl.tasks.params import TaskParams, check_template, parse_params
 

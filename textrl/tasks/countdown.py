@@ -14,7 +14,8 @@ from pydantic import Field
 
 from textrl.advantages.planning import grams_for
 from textrl.rewards.safe_eval import UnsafeExpression, evaluate, literals, parse
-from textrl.tasks.base import Example, Score, check_batch, make_score, shuffled_split
+from textrl.scores import Score, make_score
+from textrl.tasks.base import Example, check_batch, shuffled_split
 from textrl.tasks.params import TaskParams, parse_params
 
 PROMPT = ("Using the numbers {numbers}, create an equation that equals {target}. You can use + - * / "

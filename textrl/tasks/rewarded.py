@@ -21,7 +21,9 @@ import numbers
 from typing import Any, Mapping
 
 from textrl.errors import ConfigError
-from textrl.tasks.base import Example, Score, check_batch, make_score
+from textrl.scores import Score, make_score
+from textrl.tasks.base import Example, check_batch
+from textrl.tasks.registry import get_task
 
 POSITIONAL = ("prompt", "completion", "example")
 
@@ -115,7 +117,5 @@ def with_rewards(task, rewards: Mapping[str, float] | None, params: Mapping[str,
 
 def build_task(task_config) -> Any:
     """The task a run trains on, from a TaskConfig: get_task(name, **params) plus its added rewards."""
-    from textrl.tasks import get_task
-
     task = get_task(task_config.name, **task_config.params)
     return with_rewards(task, getattr(task_config, "rewards", None), getattr(task_config, "reward_params", None))

@@ -12,7 +12,8 @@ import re
 from pydantic import Field
 
 from textrl.advantages.planning import grams_for
-from textrl.tasks.base import Example, Score, check_batch, make_score, shuffled_split
+from textrl.scores import Score, make_score
+from textrl.tasks.base import Example, check_batch, shuffled_split
 from textrl.tasks.datasets import load_rows
 from textrl.tasks.params import TaskParams, parse_params
 
