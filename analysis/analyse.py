@@ -16,7 +16,7 @@ from analysis.interaction import interaction_estimate
 from analysis.learning import baseline_caution, control_arms, learning
 from analysis.load import Campaign
 from analysis.sanity import aa_check, degenerate, eval_noise
-from analysis.sequential_report import mark_unscheduled, sequential_summary
+from analysis.sequential_report import sequential_summary
 from analysis.verdict import verdict
 from textrl.config import arm_difference
 from textrl.errors import ConfigError
@@ -242,7 +242,6 @@ def reproducibility(c: Campaign) -> dict:
 
 
 def analyse(c: Campaign) -> dict:
-    mark_unscheduled(c)
     s, done = c.settings, c.done
     pairs = comparison_pairs(c)
     sizes = sorted(int(g) for g in c.runs["group_size"].dropna().unique())

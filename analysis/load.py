@@ -1,10 +1,8 @@
 """Read a campaign results directory into tidy frames, never crashing on a broken file.
 
-Every planned run gets a row with a status: done (summary.json present and readable), failed (its
-newest job log, logs/<stage>/<run_id>.log, ends in an error), not_finished (no summary, no error),
-missing (no run directory), malformed (summary.json unreadable), stale (its config.json differs from its
-plan.json entry: trained under an earlier version of the spec). A file that cannot be read is listed in `file_problems` with its
-path, and the report shows that list.
+Every planned run gets a row with its state (analysis.run_state: done, failed, not_finished, pending,
+malformed, stale, waiting, not_needed) and a detail saying why. A file that cannot be read is listed
+in `file_problems` with its path, and the report shows that list.
 """
 
 from __future__ import annotations
@@ -17,9 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.run_state import DONE, FAILED, NOT_FINISHED, classify, sequential_gate
 from analysis.settings import ENDPOINTS, Settings, settings_from_spec
-from textrl.campaign.status import ERROR_MARKERS, job_logs
-from textrl.config import changed_settings
 from textrl.heldout_curve import CURVE_FILE
 
 CURVE_METRICS = ("reward_mean", "correct_rate", "tokens_generated", "sepa_lambda", "planning_token_frac",
@@ -29,8 +26,6 @@ HELDOUT_CURVE_METRICS = ("avg_at_k", "pass_at_k")  # eval_curve.jsonl, when the 
 RUN_COLUMNS = ["run_id", "arm", "label", "seed", "group_size", "lr", "config_hash", "status", "detail", *ENDPOINTS,
                "steps", "tokens_generated", "wall_s", "base_avg_at_k", "base_greedy_acc", "eval_task", "eval_size", "eval_k",
                "eval_split_seed", "eval_seed"]
-LOG_NAMES = ("train.log", "log.txt", "stderr.log")  # a run trained by hand, outside Snakemake
-LOG_TAIL_LINES = 5
 
 
 @dataclass
@@ -112,20 +107,6 @@ def _number(x) -> float:
         return math.nan
 
 
-def _log_tail(run_dir: Path) -> tuple[str | None, bool]:
-    """(last lines of the run's newest job log, whether they show an error). The Snakefile's jobs log to
-    <campaign>/logs/<stage>/<run_id>.log; a run trained by hand may have its own log in the run dir."""
-    logs = [p for p in [*job_logs(run_dir.parent.parent, run_dir.name), *(run_dir / n for n in LOG_NAMES)] if p.is_file()]
-    if not logs:
-        return None, False
-    newest = max(logs, key=lambda p: p.stat().st_mtime)
-    try:
-        lines = newest.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
-    except OSError:
-        return None, False
-    return "\n".join(lines), any(m in line for line in lines for m in ERROR_MARKERS)
-
-
 def _planned_runs(root: Path, reader: _Reader, notes: list[str]) -> tuple[str, dict, list[dict]]:
     plan_path = root / "plan.json"
     plan = reader.json(plan_path)
@@ -158,41 +139,18 @@ def _labels(planned: list[dict]) -> dict[str, str]:
     return out
 
 
-def _run_row(run_dir: Path, entry: dict, reader: _Reader) -> tuple[dict, dict | None, dict | None]:
+def _run_row(root: Path, entry: dict, reader: _Reader, gate) -> tuple[dict, dict | None, dict | None]:
     """(row, config, eval) for one run; endpoints from summary.json, falling back to eval.json."""
+    run_dir = root / "runs" / entry["run_id"]
     row = {"run_id": entry["run_id"], "arm": entry.get("arm"), "seed": entry.get("seed"),
-           "group_size": entry.get("group_size"), "lr": entry.get("lr"), "config_hash": entry.get("config_hash"),
-           "status": "missing", "detail": ""}
-    if not run_dir.is_dir():
-        row["detail"] = "no run directory"
+           "group_size": entry.get("group_size"), "lr": entry.get("lr"), "config_hash": entry.get("config_hash")}
+    state = classify(root, entry, gate=gate, on_problem=reader.note)
+    row.update(status=state.state, detail=state.detail)
+    if state.state in (FAILED, NOT_FINISHED) and state.log_tail[1:]:
+        row["detail"] += "; last log lines:\n" + "\n".join(state.log_tail[1:])
+    if state.state != DONE:
         return row, None, None
-    summary = reader.json(run_dir / "summary.json", required=False)
-    if summary is None:
-        tail, errored = _log_tail(run_dir)
-        if (run_dir / "summary.json").exists():
-            row.update(status="malformed", detail="summary.json unreadable")
-        elif errored:
-            row.update(status="failed", detail="its last job log ends in an error")
-        else:
-            row.update(status="not_finished", detail="not finished (no summary.json)")
-        if tail:
-            row["detail"] += f"; last log lines:\n{tail}"
-        return row, None, None
-    if not isinstance(summary, dict):
-        reader.note(run_dir / "summary.json", "not a JSON object")
-        row.update(status="malformed", detail="summary.json is not a JSON object")
-        return row, None, None
-    if not (run_dir / "eval.json").is_file():  # the summary outlived its evaluation: not a finished run
-        reader.note(run_dir / "eval.json", "missing beside summary.json")
-        row.update(status="not_finished", detail="eval.json is missing (deleted?); rerunning the campaign evaluates "
-                                                 "and summarizes the run again")
-        return row, None, None
-    config = reader.json(run_dir / "config.json")
-    changed = planned_vs_trained(entry, config)
-    if changed:  # e.g. the spec was edited and re-planned after these runs trained
-        row.update(status="stale", detail=f"trained with another config than plan.json's (changed: {', '.join(changed[:5])}); "
-                                          "rerunning the campaign retrains it, or restore the spec it was planned from")
-        return row, None, None
+    summary, config = state.summary, state.config
     ev = reader.json(run_dir / "eval.json")
     ev = ev if isinstance(ev, dict) else None
     run_cfg = (config or {}).get("run", {}) if isinstance(config, dict) else {}
@@ -218,16 +176,6 @@ def _run_row(run_dir: Path, entry: dict, reader: _Reader) -> tuple[dict, dict | 
         row.update(eval_task=ev.get("task"), eval_size=ev.get("size"), eval_k=ev.get("k"),
                    eval_split_seed=ev.get("split_seed"), eval_seed=ev.get("eval_seed"))
     return row, (config if isinstance(config, dict) else None), ev
-
-
-def planned_vs_trained(entry: dict, config) -> list[str]:
-    """Settings where the run's own config.json differs from its plan.json entry (a swept lr excepted),
-    as "key trained -> planned"."""
-    planned, ran = entry.get("config"), (config or {}).get("run") if isinstance(config, dict) else None
-    if not isinstance(planned, dict) or not isinstance(ran, dict):
-        return []
-    return [f"{k} {trained!r} -> {plan!r}" for k, plan, trained in changed_settings(planned, ran)
-            if not (k == "train.lr" and entry.get("lr") == "from_sweep")]
 
 
 def _curve_rows(run_id: str, metrics: list[dict], path: Path, reader: _Reader, fields=CURVE_METRICS) -> list[dict]:
@@ -267,9 +215,10 @@ def load_campaign(campaign_dir: str | Path) -> Campaign:
     name, spec, planned = _planned_runs(root, reader, notes)
     labels = _labels(planned)
     rows, curves, heldout_curves, problems, configs = [], [], [], [], {}
+    gate = sequential_gate(root, {"spec": spec}, on_problem=reader.note)
     for entry in planned:
         run_dir = root / "runs" / entry["run_id"]
-        row, config, ev = _run_row(run_dir, entry, reader)
+        row, config, ev = _run_row(root, entry, reader, gate)
         rows.append(row)
         if row["status"] != "done":
             continue

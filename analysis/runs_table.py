@@ -8,7 +8,6 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.load import load_campaign
-from analysis.sequential_report import mark_unscheduled
 from textrl.errors import ConfigError
 
 
@@ -25,7 +24,6 @@ def runs_table(results: str | Path) -> pd.DataFrame:
     frames = []
     for d in dirs:
         c = load_campaign(d)
-        mark_unscheduled(c)
         runs = c.runs.copy()
         task = (c.spec.get("task") or {}).get("name")
         runs.insert(0, "campaign", c.name)

@@ -12,9 +12,6 @@ from analysis.sequential import BETTER, FUTILE, OPEN, UNDECIDED, WORSE, repeated
 from analysis.verdict import _num, _p, endpoint_name
 from textrl.errors import ConfigError
 
-NOT_NEEDED, WAITING = "not_needed", "waiting"  # the states textrl status shows too
-
-
 def _scheduled(c: Campaign, plan) -> dict[int, list[str]]:
     """The stages' runs as far as readable stage files say; an unreadable one is a file problem, not a crash."""
     try:
@@ -22,22 +19,6 @@ def _scheduled(c: Campaign, plan) -> dict[int, list[str]]:
     except ConfigError as e:
         c.file_problems.append({"path": str(c.root / "sequential"), "problem": str(e)})
         return {}
-
-
-def mark_unscheduled(c: Campaign) -> None:
-    """Runs of later stages that have not started are not missing: not_needed once the interim before their
-    stage left them out, waiting while that interim is still to come."""
-    plan = sequential_plan(c.spec)
-    if plan is None:
-        return
-    wanted = {rid for ids in _scheduled(c, plan).values() for rid in ids}
-    idle = (c.runs["status"] == "missing") & ~c.runs["run_id"].isin(wanted)
-    decided = pd.Series([stage_path(c.root, plan.stage_of(s) - 1).exists() for s in c.runs["seed"]], index=c.runs.index)
-    for state, chosen, detail in (
-            (NOT_NEEDED, idle & decided, "its seed stage was not needed: the sequential design decided before it"),
-            (WAITING, idle & ~decided, "its stage waits for the interim analysis of the stage before")):
-        c.runs.loc[chosen, "status"] = state
-        c.runs.loc[chosen, "detail"] = detail
 
 
 def _stage_values(c: Campaign, plan, run_ids: list[str], agent: str) -> np.ndarray:

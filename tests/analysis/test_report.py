@@ -53,9 +53,9 @@ def test_failed_and_missing_runs_are_listed_not_dropped(effect_campaign):
     root, doc = effect_campaign
     not_done = {r["run_id"]: r for r in doc["runs"]["not_done"]}
     assert not_done["full-g4-s1"]["status"] == "failed" and "synthetic failure" in not_done["full-g4-s1"]["detail"]
-    assert not_done["grpo-g8-s5"]["status"] == "missing"
+    assert not_done["grpo-g8-s5"]["status"] == "pending"
     md = (root / "analysis" / "report.md").read_text()
-    assert "`full-g4-s1`: failed" in md and "Traceback (most recent call last):" in md and "`grpo-g8-s5`: missing" in md
+    assert "`full-g4-s1`: failed" in md and "Traceback (most recent call last):" in md and "`grpo-g8-s5`: pending" in md
     assert doc["runs"] == {**doc["runs"], "planned": 24, "done": 22}
 
 
@@ -190,7 +190,7 @@ def test_a_campaign_with_no_finished_run_still_gets_a_report(tmp_path):
     root = write_campaign(tmp_path / "early", seeds=(0, 1), group_sizes=(4,), rng=8)
     shutil.rmtree(root / "runs")
     doc = build_report(root)
-    assert doc["runs"]["done"] == 0 and {r["status"] for r in doc["runs"]["not_done"]} == {"missing"}
+    assert doc["runs"]["done"] == 0 and {r["status"] for r in doc["runs"]["not_done"]} == {"pending"}
     assert "cannot compare" in doc["verdicts"][0]
     assert (root / "analysis" / "report.html").exists()
 

@@ -19,7 +19,7 @@ def test_every_run_of_every_campaign_in_one_table(tmp_path, capsys):
     table = pd.read_csv(tmp_path / "runs.csv")
     assert table.groupby("campaign").size().to_dict() == {"a": 4, "b": 6}
     assert {"campaign", "task", "run_id", "arm", "seed", "group_size", "status", "avg_at_k", "config_hash"} <= set(table)
-    assert table.loc[table["run_id"] == "rloo-g8-s2", "status"].tolist() == ["missing"]
+    assert table.loc[table["run_id"] == "rloo-g8-s2", "status"].tolist() == ["pending"]
     path, _ = write_runs_table(tmp_path, tmp_path / "all.parquet")
     assert pd.read_parquet(path).shape[0] == 10
     with pytest.raises(ConfigError, match="no campaign here"):

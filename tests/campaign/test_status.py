@@ -19,9 +19,9 @@ def test_a_truncated_summary_or_a_deleted_eval_is_not_done(tmp_path):
     (root / "runs" / "grpo-g4-s0" / "summary.json").write_text('{"run_id": "grpo-g4-s0", "endp')
     (root / "runs" / "full-g4-s1" / "eval.json").unlink()
     got = states(root)
-    assert got == {"grpo-g4-s0": "failed", "grpo-g4-s1": "done", "full-g4-s0": "done", "full-g4-s1": "pending"}
-    failed = next(s for s in campaign_status(root, now=1e12) if s.state == "failed")
-    assert "summary.json: unreadable" in failed.log_tail[0]
+    assert got == {"grpo-g4-s0": "malformed", "grpo-g4-s1": "done", "full-g4-s0": "done", "full-g4-s1": "not_finished"}
+    malformed = next(s for s in campaign_status(root, now=1e12) if s.state == "malformed")
+    assert "summary.json unreadable" in malformed.detail
     runs = load_campaign(root).runs.set_index("run_id")
     assert runs.loc["grpo-g4-s0", "status"] == "malformed"
     assert runs.loc["full-g4-s1", "status"] == "not_finished" and "eval.json is missing" in runs.loc["full-g4-s1", "detail"]

@@ -137,7 +137,7 @@ def render(spec, runs, probes, compute, preview, sequential=None) -> str:
 
 def finished_runs_that_change(campaign_dir: Path, runs) -> list[tuple[str, list[str]]]:
     """(run id, changed settings) of each finished run whose recorded config differs from its new plan entry."""
-    from analysis.load import planned_vs_trained
+    from analysis.run_state import planned_vs_trained
     from textrl.io import read_json
 
     out = []

@@ -1,11 +1,16 @@
-"""`textrl status results/<campaign>`: done / running / failed / pending (sequential campaigns: waiting /
-not_needed) per run, last step, reward, ETA."""
+"""`textrl status results/<campaign>`: each run's state (done, running, failed, not_finished, pending;
+stale, malformed; sequential campaigns: waiting, not_needed; see analysis.run_state), last step,
+reward, ETA."""
 
 from __future__ import annotations
 
 import argparse
 import os
 from collections import Counter
+
+from analysis.run_state import FAILED, MALFORMED, STALE, STATES
+from textrl.campaign.estimate import format_duration
+from textrl.campaign.status import campaign_eta, campaign_status
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,21 +20,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from textrl.campaign.estimate import format_duration
-    from textrl.campaign.status import campaign_eta, campaign_status
-
     statuses = campaign_status(args.campaign_dir)
-    print(f"{'run':<28} {'state':<8} {'step':>11} {'reward':>7} {'eta':>8}")
+    print(f"{'run':<28} {'state':<12} {'step':>11} {'reward':>7} {'eta':>8}")
     for s in statuses:
         reward = "" if s.reward is None else f"{s.reward:.3f}"
         eta = format_duration(s.eta_s) if s.eta_s is not None else ""
-        print(f"{s.run_id:<28} {s.state:<8} {f'{s.last_step}/{s.steps}':>11} {reward:>7} {eta:>8}")
+        print(f"{s.run_id:<28} {s.state:<12} {f'{s.last_step}/{s.steps}':>11} {reward:>7} {eta:>8}")
     counts = Counter(s.state for s in statuses)
-    summary = ", ".join(f"{counts[k]} {k}" for k in ("done", "running", "failed", "pending", "waiting", "not_needed")
-                        if counts[k])
+    summary = ", ".join(f"{counts[k]} {k}" for k in STATES if counts[k])
     eta = campaign_eta(statuses, args.cores)
     print(f"\n{len(statuses)} runs: {summary}" + (f"; about {format_duration(eta)} of training left" if eta else ""))
     for s in statuses:
-        if s.state == "failed":
+        if s.state == FAILED:
             print(f"\n{s.run_id} failed; last log lines of " + "\n  ".join(s.log_tail))
-    return 1 if counts["failed"] else 0
+        elif s.state in (MALFORMED, STALE):
+            print(f"\n{s.run_id} {s.state}: {s.detail}")
+    return 1 if counts[FAILED] or counts[MALFORMED] else 0
