@@ -17,6 +17,7 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer, model_validator
 
 from textrl.errors import ConfigError, shown
+from textrl.validation import config_error
 
 PosInt = typing.Annotated[int, Field(gt=0)]
 NonNegInt = typing.Annotated[int, Field(ge=0)]
@@ -240,105 +241,6 @@ class RunConfig(_Section):
         return self.eval.max_tokens or self.sampling.max_tokens
 
 
-# --------------------------------------------------------------------------- error messages
-
-
-def _unwrap(annotation: Any) -> tuple[Any, list[Any], bool]:
-    """(bare type, constraint metadata, allows None) of a possibly Optional/Annotated annotation."""
-    metadata: list[Any] = []
-    nullable = False
-    while True:
-        origin = typing.get_origin(annotation)
-        if origin is typing.Annotated:
-            args = typing.get_args(annotation)
-            annotation = args[0]
-            for m in args[1:]:
-                metadata.extend(getattr(m, "metadata", [m]))
-        elif origin in (typing.Union, types.UnionType):
-            args = [a for a in typing.get_args(annotation) if a is not type(None)]
-            nullable = True
-            annotation = args[0]
-        else:
-            return annotation, metadata, nullable
-
-
-_BOUNDS = (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))
-
-
-def _describe(annotation: Any, metadata: list[Any]) -> str:
-    bare, meta, nullable = _unwrap(annotation)
-    meta = meta + list(metadata)
-    if typing.get_origin(bare) is Literal:
-        desc = "one of " + ", ".join(repr(v) for v in typing.get_args(bare))
-    elif bare is bool:
-        desc = "true or false"
-    elif bare in (int, float):
-        noun = "integer" if bare is int else "number"
-        bounds = [(sym, getattr(m, attr)) for m in meta for attr, sym in _BOUNDS if hasattr(m, attr)]
-        if bounds == [(">", 0)]:
-            desc = f"a positive {noun}"
-        elif bounds == [(">=", 0)]:
-            desc = f"a non-negative {noun}"
-        elif bare is int and len(bounds) == 2 and bounds[0] == (">", 0) and bounds[1][0] == "<=":
-            desc = f"a positive {noun} up to {bounds[1][1]:,}"
-        else:
-            desc = ("an " if bare is int else "a ") + noun + "".join(
-                (" " if i == 0 else " and ") + f"{sym} {v}" for i, (sym, v) in enumerate(bounds)
-            )
-    elif bare is str:
-        desc = "a string"
-    elif typing.get_origin(bare) is list:
-        desc = "a list of strings"
-    elif typing.get_origin(bare) is dict or bare is dict:
-        desc = "a mapping"
-    elif isinstance(bare, type) and issubclass(bare, BaseModel):
-        desc = "a mapping with fields " + ", ".join(bare.model_fields)
-    else:
-        desc = str(bare)
-    return desc + (" or null" if nullable else "")
-
-
-def _field_at(loc: tuple) -> tuple[Any, list[Any], type[BaseModel] | None] | None:
-    """The annotation and constraints of the field at `loc`, and the model that owns it."""
-    model: Any = RunConfig
-    info = None
-    for part in loc:
-        if not (isinstance(model, type) and issubclass(model, BaseModel)) or part not in model.model_fields:
-            return None
-        info = model.model_fields[part]
-        owner = model
-        model, _, _ = _unwrap(info.annotation)
-    return (info.annotation, list(info.metadata), owner) if info is not None else None
-
-
-def _message(err: dict) -> str:
-    loc = tuple(p for p in err["loc"] if isinstance(p, str) and not p.startswith("function-"))
-    # pydantic appends the nested model name for Optional[Model] fields
-    loc = tuple(p for p in loc if p not in {"LoraConfig"})
-    dotted = ".".join(loc) or "(top level)"
-    got = err.get("input")
-    if err["type"] == "extra_forbidden":
-        parent = _field_at(loc[:-1]) if len(loc) > 1 else None
-        model = _unwrap(parent[0])[0] if parent else RunConfig
-        allowed = ", ".join(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else ""
-        return f"run config {dotted}: unknown field (expected one of: {allowed})"
-    if err["type"] == "missing":
-        return f"run config {dotted}: required field is missing"
-    if err["type"] == "finite_number":
-        return f"run config {dotted}: expected a finite number, got {shown(got)}"
-    if err["type"] == "value_error":
-        msg = str(err.get("ctx", {}).get("error", err["msg"]))
-        field, _, rest = msg.partition(": ")
-        if rest and " " not in field:
-            return f"run config {dotted}.{field}: {rest}"
-        return f"run config {dotted}: {msg}"
-    found = _field_at(loc)
-    if found is None:
-        return f"run config {dotted}: {err['msg']}, got {shown(got)}"
-    annotation, metadata, _ = found
-    return f"run config {dotted}: expected {_describe(annotation, metadata)}, got {shown(got)}"
-
-
 # --------------------------------------------------------------------------- checks beyond types
 
 
@@ -431,7 +333,7 @@ def load_run_config(source: str | os.PathLike | dict, *, check: bool = True) -> 
     try:
         cfg = RunConfig.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(where + _message(e.errors()[0])) from None
+        raise config_error(e, RunConfig, where=f"{where}run config ", first_only=True) from None
     if check:
         try:
             check_run_config(cfg)

@@ -23,12 +23,8 @@ from textrl.advantages import episode as ep
 from textrl.advantages import shaping
 from textrl.advantages.plugins import EpisodeBatch, EpisodePlugin, TokenBatch, TokenPlugin, check_plugin, check_token_plugin
 from textrl.advantages.sepa import SepaSchedule
-from textrl.advantages.spec_errors import FIELD_ERROR, config_error
 from textrl.errors import ConfigError
-
-
-def field_error(field: str, message: str) -> PydanticCustomError:
-    return PydanticCustomError(FIELD_ERROR, "{message}", {"field": field, "message": message})
+from textrl.validation import config_error, field_error
 
 
 class Stage(BaseModel):
@@ -260,7 +256,7 @@ class AdvantagePipeline(BaseModel):
         try:
             return cls.model_validate(config)
         except ValidationError as e:
-            raise config_error(e, where, cls) from None
+            raise config_error(e, cls, prefix=where) from None
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> AdvantagePipeline:

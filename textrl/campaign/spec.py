@@ -29,7 +29,8 @@ from textrl.config import (
     TinkerConfig,
     WandbConfig,
 )
-from textrl.errors import ConfigError, shown
+from textrl.errors import ConfigError
+from textrl.validation import config_error, field_error, message
 
 PosInt = typing.Annotated[int, Field(gt=0)]
 PosFloat = typing.Annotated[float, Field(gt=0)]
@@ -128,7 +129,7 @@ class ArmSpec(_Section):
         try:
             LossConfig.model_validate(v)
         except ValidationError as e:
-            raise ValueError(_pydantic_message(e.errors()[0])) from None
+            raise ValueError(message(e.errors()[0], LossConfig)) from None
         return v
 
     @property
@@ -309,7 +310,7 @@ class CampaignSpec(_Section):
             try:
                 return SeedStages.model_validate(v)
             except ValidationError as e:
-                raise ValueError(_pydantic_message(e.errors()[0])) from None
+                raise ValueError(message(e.errors()[0], SeedStages)) from None
         return v if isinstance(v, SeedStages) else _seed_list(v, "seeds")
 
     @field_validator("group_sizes")
@@ -345,43 +346,43 @@ class CampaignSpec(_Section):
         for field, arm in [("baseline", self.analysis.baseline)] + [
                 ("candidates", a) for a in ([given] if isinstance(given, str) else given or [])]:
             if arm is not None and arm not in names:
-                raise _FieldError(f"analysis.{field}", f"unknown arm {arm!r}; arms are {', '.join(names)}")
+                raise field_error(f"analysis.{field}", f"unknown arm {arm!r}; arms are {', '.join(names)}")
         if self.baseline_arm in self.candidate_arms:
-            raise _FieldError("analysis.candidates", f"must not include the baseline arm {self.baseline_arm!r}")
+            raise field_error("analysis.candidates", f"must not include the baseline arm {self.baseline_arm!r}")
         controls = {a.name for a in self.arms if a.control}
         if self.baseline_arm in controls:
-            raise _FieldError("analysis.baseline", f"{self.baseline_arm!r} is a control arm; the baseline must learn "
+            raise field_error("analysis.baseline", f"{self.baseline_arm!r} is a control arm; the baseline must learn "
                               "from the task's rewards (name another arm, or put the control later in arms)")
         if not self.candidate_arms and not controls:
-            raise _FieldError("analysis.candidates", "is empty: name at least one arm to compare with the baseline")
+            raise field_error("analysis.candidates", "is empty: name at least one arm to compare with the baseline")
         swept = [i for i, a in enumerate(self.arms) if a.lr == FROM_SWEEP]
         if swept and self.sweep is None:
-            raise _FieldError(f"arms[{swept[0]}].lr", "is 'from_sweep' but the spec has no sweep section with lrs")
+            raise field_error(f"arms[{swept[0]}].lr", "is 'from_sweep' but the spec has no sweep section with lrs")
         if self.sweep is not None and not swept:
-            raise _FieldError("sweep", "is given but no arm has lr: from_sweep")
+            raise field_error("sweep", "is given but no arm has lr: from_sweep")
         if self.backend == "tinker" and self.model.path == TINY_MODEL:
-            raise _FieldError("model", "backend tinker needs a hub id (e.g. Qwen/Qwen3-0.6B), not the local 'tiny' model")
+            raise field_error("model", "backend tinker needs a hub id (e.g. Qwen/Qwen3-0.6B), not the local 'tiny' model")
         if self.backend == "mlx" and self.tinker != TinkerConfig():
-            raise _FieldError("tinker", "settings are only used with backend: tinker")
+            raise field_error("tinker", "settings are only used with backend: tinker")
         uses_curve = [f for f, eps in (("primary", [self.analysis.primary]), ("secondary", self.analysis.secondary))
                       if "heldout_auc" in eps]
         if uses_curve and self.evaluation.every is None:
-            raise _FieldError(f"analysis.{uses_curve[0]}", "heldout_auc needs the held-out curve: set evaluation.every")
+            raise field_error(f"analysis.{uses_curve[0]}", "heldout_auc needs the held-out curve: set evaluation.every")
         if self.stages is None and self.analysis.sequential is not None:
-            raise _FieldError("analysis.sequential", "is given but seeds is a fixed count or list; a sequential "
+            raise field_error("analysis.sequential", "is given but seeds is a fixed count or list; a sequential "
                               "design needs seeds: {per_stage: n, max_stages: k}")
         if self.stages is not None:
             if self.analysis.comparisons == "all_pairs":
-                raise _FieldError("analysis.comparisons", "all_pairs is not available with sequential seeds; the "
+                raise field_error("analysis.comparisons", "all_pairs is not available with sequential seeds; the "
                                   "sequential family is every candidate against the baseline")
             if self.analysis.paired:
-                raise _FieldError("analysis.paired", "the sequential test compares unpaired seeds; set paired: false")
+                raise field_error("analysis.paired", "the sequential test compares unpaired seeds; set paired: false")
             many = [i for i, a in enumerate(self.arms) if isinstance(a.lr, list)]
             if many:
-                raise _FieldError(f"arms[{many[0]}].lr", "a sequential design needs one lr per arm (a number or "
+                raise field_error(f"arms[{many[0]}].lr", "a sequential design needs one lr per arm (a number or "
                                   "from_sweep), not a list")
         if self.training.lr_schedule == "warmup" and self.training.warmup_steps == 0:
-            raise _FieldError("training.warmup_steps", "expected a positive integer when lr_schedule is 'warmup', got 0")
+            raise field_error("training.warmup_steps", "expected a positive integer when lr_schedule is 'warmup', got 0")
         return self
 
     @property
@@ -433,64 +434,6 @@ class CampaignSpec(_Section):
         return data
 
 
-class _FieldError(ValueError):
-    """A cross-field check that knows which field to blame."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-
-
-def _loc(parts: tuple) -> str:
-    out = ""
-    for p in parts:
-        if isinstance(p, int):
-            out += f"[{p}]"
-        elif p in {"LoraConfig", "function-before", "function-after"} or p.startswith(("function-", "list[", "literal[")):
-            continue
-        else:
-            out += ("." if out else "") + str(p)
-    return out
-
-
-def _pydantic_message(err: dict) -> str:
-    where = _loc(err["loc"])
-    if err["type"] == "extra_forbidden":
-        return f"{where}: unknown field"
-    if err["type"] == "missing":
-        return f"{where}: required field is missing"
-    if err["type"] == "value_error":
-        msg = str(err.get("ctx", {}).get("error", err["msg"]))
-        if isinstance(err.get("ctx", {}).get("error"), _FieldError) or not where:
-            return msg
-        field, _, rest = msg.partition(": ")
-        if rest and re.fullmatch(r"[A-Za-z_][\w.\[\]]*", field):
-            return f"{where}.{field}: {rest}"
-        return f"{where}: {msg}"
-    return f"{where}: {err['msg'][0].lower()}{err['msg'][1:]}, got {shown(err.get('input'))}"
-
-
-def _field_list(model: type[BaseModel]) -> str:
-    return ", ".join(model.model_fields)
-
-
-def _unknown_field_hint(err: dict) -> str:
-    """For unknown keys, list the fields the section allows: typos are the usual cause."""
-    loc = [p for p in err["loc"] if not isinstance(p, int)]
-    model: Any = CampaignSpec
-    for part in loc[:-1]:
-        field = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
-        if field is None:
-            return ""
-        ann = field.annotation
-        while typing.get_origin(ann) in (Union, list, typing.Annotated) or str(typing.get_origin(ann)) == "types.UnionType":
-            args = [a for a in typing.get_args(ann) if a is not type(None)]
-            ann = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), args[0])
-        model = ann
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        return f" (expected one of: {_field_list(model)})"
-    return ""
-
-
 def load_spec(source: str | os.PathLike | dict) -> CampaignSpec:
     """Validate a campaign spec (YAML path or dict); raise ConfigError naming the file and field."""
     where = "campaign spec"
@@ -507,9 +450,7 @@ def load_spec(source: str | os.PathLike | dict) -> CampaignSpec:
     try:
         spec = CampaignSpec.model_validate(data)
     except ValidationError as e:
-        err = e.errors()[0]
-        hint = _unknown_field_hint(err) if err["type"] == "extra_forbidden" else ""
-        raise ConfigError(f"{where}: {_pydantic_message(err)}{hint}") from None
+        raise config_error(e, CampaignSpec, where=f"{where}: ", first_only=True) from None
     _check_components(spec, where)
     return spec
 
@@ -535,10 +476,8 @@ def _check_components(spec: CampaignSpec, where: str) -> None:
     if problems is not None and spec.task.heldout_size >= problems:
         raise ConfigError(f"{where}: task.heldout_size: {spec.task.heldout_size} leaves no training problems; "
                           f"{spec.task.name!r} has at most {problems:,} problems")
-    try:
-        from textrl.advantages import AdvantagePipeline
-    except ImportError:  # advantages package not installed in this checkout yet
-        return
+    from textrl.advantages import AdvantagePipeline
+
     for i, arm in enumerate(spec.arms):
         try:
             pipeline = AdvantagePipeline.from_config(dict(arm.advantage), where=f"arms[{i}].advantage")

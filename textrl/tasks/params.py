@@ -6,6 +6,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from textrl.errors import ConfigError
+from textrl.validation import config_error
 
 P = TypeVar("P", bound="TaskParams")
 
@@ -18,18 +19,7 @@ def parse_params(task: str, model: type[P], params: dict[str, Any]) -> P:
     try:
         return model(**params)
     except ValidationError as err:
-        problems = []
-        for e in err.errors():
-            loc = ".".join(str(p) for p in e["loc"])
-            if e["type"] == "extra_forbidden":
-                known = ", ".join(model.model_fields)
-                problems.append(f"task.params.{loc}: unknown parameter for task {task!r} (known: {known})")
-            elif e["type"] == "missing":
-                what = model.model_fields[str(e["loc"][0])].description or "no default"
-                problems.append(f"task.params.{loc}: required for task {task!r} ({what})")
-            else:
-                problems.append(f"task.params.{loc}: {e['msg']} (got {e.get('input')!r})")
-        raise ConfigError("; ".join(problems)) from None
+        raise config_error(err, model, prefix="task.params", where=f"task {task!r}: ") from None
 
 
 def check_template(template: str, field: str) -> None:
