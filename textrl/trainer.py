@@ -1,4 +1,5 @@
-"""The engine-neutral RL loop: sample -> score -> advantages -> datums -> forward_backward -> optim_step.
+"""The engine-neutral RL loop: each step runs the stages of textrl.rl_step (sample -> score -> advantages ->
+datums -> update -> record), then logs the step, its held-out point and its checkpoint.
 
 Seeds are real and need no RNG snapshot: the prompts of step s and the sampling key of step s are
 functions of (run seed, s) alone, so a run resumed from the checkpoint of step s continues exactly as an
@@ -13,7 +14,6 @@ import os
 import platform
 import random
 import subprocess
-import time
 import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from textrl import __version__, fastblas, fastjit
-from textrl.advantages import AdvantagePipeline, planning_mask
+from textrl import __version__, fastblas, fastjit, rl_step
+from textrl.advantages import AdvantagePipeline
 from textrl.checkpoint import Checkpoints, append_gzip_jsonl, truncate_log
-from textrl.config import changed_settings
-from textrl.engine.base import Datum, SamplingParams
+from textrl.config import RunConfig, changed_settings
+from textrl.engine.base import Engine, SamplingParams
 from textrl.engine.factory import engine_class, make_engine
 from textrl.engine.loss_spec import LossSpec
 from textrl.errors import ConfigError
@@ -35,11 +35,11 @@ from textrl.heldout_curve import CURVE_FILE, curve_point, is_curve_step
 from textrl.io import append_jsonl, atomic_write_json, read_json
 from textrl.progress import StepProgress
 from textrl.run_lock import run_lock
-from textrl.tasks import build_task
+from textrl.tasks import Example, Task, build_task
 from textrl.tracking import Tracker
 
-CHANGED_FRACS = ("changed_frac_sepa", "changed_frac_gtpo", "changed_frac_hicra")
-TIMING_FIELDS = ("gen_s", "score_s", "train_s", "step_s")
+# the metrics row's field groups, still importable from here
+CHANGED_FRACS, TIMING_FIELDS = rl_step.CHANGED_FRACS, rl_step.TIMING_FIELDS
 
 
 def derived_seed(seed: int, step: int, purpose: str) -> int:
@@ -91,13 +91,13 @@ def git_revision() -> str | None:
 
 @dataclass
 class Setup:
-    cfg: object
-    task: object
-    train_set: list
-    heldout: list
-    pipeline: object
-    engine: object
-    model_dir: object
+    cfg: RunConfig
+    task: Task
+    train_set: list[Example]
+    heldout: list[Example]
+    pipeline: AdvantagePipeline
+    engine: Engine
+    model_dir: Path | str  # the Tinker backend's model is a name, not a directory
 
 
 def setup(cfg, log=print) -> Setup:
@@ -200,7 +200,6 @@ def _train(cfg, out_dir: str | os.PathLike, *, fresh: bool, log, progress: bool)
     tracker = Tracker(cfg, out, record, wandb_id)
 
     spec = LossSpec.from_run_config(cfg)
-    needs = pipeline.needs
     grams = tuple(task.planning_grams) + tuple(pipeline.grams)
     stop = tuple(cfg.sampling.stop) + tuple(x for x in task.stop if x)
     params = SamplingParams(cfg.sampling.temperature, cfg.sampling.top_p, cfg.sampling.max_tokens, stop)
@@ -226,89 +225,24 @@ def _train(cfg, out_dir: str | os.PathLike, *, fresh: bool, log, progress: bool)
         if start_step == 1 and cfg.eval.every is not None:
             curve(0)
         for step in range(start_step, cfg.train.steps + 1):
-            t_step = time.perf_counter()
+            clock = rl_step.Clock()
             examples = [s.train_set[i] for i in prompts_for_step(len(s.train_set), B, cfg.seed, step)]
-            for ex in examples:
-                if ex.id not in encoded:
-                    encoded[ex.id] = engine.encode_prompt(ex.prompt)
-            prompts = [encoded[ex.id] for ex in examples]
-            groups = engine.sample(prompts, G, params, seed=derived_seed(cfg.seed, step, "sampling"))
-            t_gen = time.perf_counter()
-
-            flat = [c for g in groups for c in g]
-            flat_examples = [ex for ex in examples for _ in range(G)]
-            try:
-                scores = task.score([c.text for c in flat], flat_examples)
-            except ConfigError:
-                raise
-            except Exception as e:
-                ids = sorted({ex.id for ex in examples})
-                raise RuntimeError(f"step {step}: task {cfg.task.name!r} failed to score prompts {ids}: {e}") from e
-            rewards = [[float(scores[i * G + j]["reward"]) for j in range(G)] for i in range(B)]
-            correct = [[bool(scores[i * G + j]["correct"]) for j in range(G)] for i in range(B)]
-            task_correct = correct
-            if control_rate is not None:
-                draws = np.random.default_rng(derived_seed(cfg.seed, step, "reward-control")).random((B, G)) < control_rate
-                rewards, correct = draws.astype(float).tolist(), draws.tolist()
-            if needs.uncertainty == "entropy":
-                unc = [[c.entropies for c in g] for g in groups]
-            else:
-                unc = [[c.surprisal() for c in g] for g in groups]
-            masks = [[planning_mask(c.text, c.offsets, grams) for c in g] for g in groups] if needs.planning_mask else None
-            advs, adv_metrics = pipeline.compute(rewards, unc, masks, step, controller, correct if needs.correct else None)
-            datums = [Datum(c.prompt_tokens, c.tokens, c.logprobs, [float(a) for a in advs[i][j]]) for i, g in enumerate(groups) for j, c in enumerate(g)]
-            t_score = time.perf_counter()
-
-            lr = lr_at(cfg, step)
-            first = None
-            norms, clips, epochs_run = [], [], 0
-            for epoch in range(cfg.loss.epochs):
-                fb = engine.forward_backward(datums, spec)
-                if epoch > 0 and cfg.loss.target_kl is not None and fb["approx_kl"] > cfg.loss.target_kl:
-                    break
-                first = first or fb
-                clips.append(fb["clip_frac"])
-                norms.append(engine.optim_step(lr)["grad_norm"])
-                epochs_run += 1
-            t_train = time.perf_counter()
-
-            n_tokens = [len(c.tokens) for c in flat]
-            tokens_total += sum(n_tokens)
-            ents = [e for c in flat for e in (c.entropies or [])]
-            all_r = [r for g in rewards for r in g]
-            row = {
-                "step": step,
-                "reward_mean": float(np.mean(all_r)),
-                "reward_std": float(np.std(all_r)),
-                # the task's judgement, also for a control arm (whose training rewards are noise)
-                "correct_rate": float(np.mean([c for g in task_correct for c in g])),
-                "loss": first["loss"],
-                "grad_norm": float(np.mean(norms)),
-                "entropy_mean": float(np.mean(ents)) if ents else None,
-                "clip_frac": float(np.mean(clips)),
-                "kl": first["kl"],
-                "adv_abs_mean": adv_metrics["adv_abs_mean"],
-                "frac_zero_std_groups": adv_metrics["frac_zero_std_groups"],
-                "completion_len_mean": float(np.mean(n_tokens)),
-                "max_token_hit_rate": float(np.mean([c.truncated for c in flat])),
-                "sepa_lambda": adv_metrics["sepa_lambda"],
-                "planning_token_frac": adv_metrics["planning_token_frac"],
-                **{k: adv_metrics[k] for k in CHANGED_FRACS},
-                "epochs_run": epochs_run,
-                "lr": lr,
-                "tokens_generated": tokens_total,
-                "gen_s": round(t_gen - t_step, 4),
-                "score_s": round(t_score - t_gen, 4),
-                "train_s": round(t_train - t_score, 4),
-            }
+            batch, sampled = rl_step.sample(engine, examples, G, params, derived_seed(cfg.seed, step, "sampling"),
+                                            encoded)
+            clock.lap("gen_s")
+            batch, scored = rl_step.score(task, batch, step=step, task_name=cfg.task.name, control_rate=control_rate,
+                                          control_seed=derived_seed(cfg.seed, step, "reward-control"))
+            batch, shaped = rl_step.advantages(pipeline, batch, step=step, controller=controller, grams=grams)
+            data = rl_step.datums(batch)
+            clock.lap("score_s")
+            updated = rl_step.update(engine, data, spec, lr=lr_at(cfg, step), epochs=cfg.loss.epochs,
+                                     target_kl=cfg.loss.target_kl)
+            clock.lap("train_s")
+            tokens_total += sampled["tokens"]
             if cfg.train.log_generations:
-                append_gzip_jsonl(out / "generations.jsonl.gz", [
-                    {"step": step, "prompt_id": ex.id, "prompt": ex.prompt, "completion": c.text,
-                     "reward": sc["reward"], "correct": bool(sc["correct"]), "components": sc.get("components", {}),
-                     "n_tokens": len(c.tokens), "truncated": c.truncated}
-                    for ex, c, sc in zip(flat_examples, flat, scores)
-                ])
-            row["step_s"] = round(time.perf_counter() - t_step, 4)
+                append_gzip_jsonl(out / "generations.jsonl.gz", rl_step.generations(step, batch))
+            row = rl_step.record(step, sampled=sampled, scored=scored, shaped=shaped, updated=updated,
+                                 tokens_generated=tokens_total, seconds=clock.seconds())
             append_jsonl(out / "metrics.jsonl", [row])
             tracker.log(row)
             rows.append(row)
@@ -317,7 +251,7 @@ def _train(cfg, out_dir: str | os.PathLike, *, fresh: bool, log, progress: bool)
             if step % cfg.train.checkpoint_every == 0 or step == cfg.train.steps:
                 save(step)
             if bar:
-                bar.update(step, row["reward_mean"], sum(n_tokens) / max(row["gen_s"], 1e-9))
+                bar.update(step, row["reward_mean"], sampled["tokens"] / max(row["gen_s"], 1e-9))
     finally:
         if bar:
             bar.close()
