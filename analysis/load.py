@@ -7,7 +7,6 @@ in `file_problems` with its path, and the report shows that list.
 
 from __future__ import annotations
 
-import gzip
 import json
 import math
 from dataclasses import dataclass, field
@@ -16,8 +15,10 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.run_state import DONE, FAILED, NOT_FINISHED, classify, sequential_gate
-from analysis.settings import ENDPOINTS, Settings, settings_from_spec
+from analysis.settings import Settings, settings_from_spec
+from textrl.endpoints import ENDPOINTS
 from textrl.heldout_curve import CURVE_FILE
+from textrl.io import read_jsonl
 
 CURVE_METRICS = ("reward_mean", "correct_rate", "tokens_generated", "sepa_lambda", "planning_token_frac",
                  "changed_frac_sepa", "changed_frac_gtpo", "changed_frac_hicra",
@@ -72,27 +73,7 @@ class _Reader:
         if not path.exists():
             self.note(path, "missing")
             return []
-        rows, bad = [], []
-        opener = gzip.open if path.suffix == ".gz" else open
-        try:
-            with opener(path, "rt") as f:
-                for lineno, line in enumerate(f, 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        row = json.loads(line)
-                    except json.JSONDecodeError:
-                        bad.append(lineno)
-                        continue
-                    if isinstance(row, dict):
-                        rows.append(row)
-                    else:
-                        bad.append(lineno)
-        except (OSError, EOFError, UnicodeDecodeError) as e:
-            self.note(path, f"truncated or unreadable after {len(rows)} rows ({e.__class__.__name__})")
-        if bad:
-            self.note(path, f"{len(bad)} malformed line(s), skipped: {', '.join(map(str, bad[:10]))}")
-        return rows
+        return read_jsonl(path, on_bad=lambda problem: self.note(path, problem))
 
 
 def _number(x) -> float:

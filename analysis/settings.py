@@ -11,11 +11,9 @@ from dataclasses import dataclass, replace
 
 from analysis.compare import PRIMARY_TESTS
 from analysis.power import CORRECTIONS
+from textrl.endpoints import ENDPOINTS
 from textrl.errors import ConfigError
 
-# Per-run endpoints (summary.json "endpoints"; pass_at_k is the value at the largest k).
-ENDPOINTS = ("avg_at_k", "pass_at_1", "pass_at_k", "greedy_acc", "reward_auc", "final_reward", "final_correct_rate",
-             "heldout_auc")
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 import re
-import types
 import typing
 from pathlib import Path
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer, model_validator
 
+from textrl.engine.loss_spec import AGGREGATIONS, LOSS_KINDS, LossSpec
 from textrl.errors import ConfigError, shown
 from textrl.validation import config_error
 
@@ -99,16 +99,17 @@ class ModelConfig(_Section):
 
 
 class LossConfig(_Section):
-    kind: Literal["grpo", "gspo", "reinforce", "ppo", "cispo"] = Field(
-        "grpo",
+    kind: Literal[LOSS_KINDS] = Field(
+        LossSpec.kind,
         description="grpo: token-level clipped surrogate; gspo: sequence-level ratio; reinforce: "
         "advantage-weighted log-prob; ppo: clipped surrogate over several epochs; cispo: clipped, stop-gradient "
         "importance weight times the advantage-weighted log-prob (MiniMax-M1) (default grpo).",
     )
-    eps_low: typing.Annotated[float, Field(ge=0, lt=1)] = Field(0.2, description="Lower clip bound: ratio >= 1 - eps_low (default 0.2).")
-    eps_high: NonNegFloat = Field(0.28, description="Upper clip bound: ratio <= 1 + eps_high (default 0.28).")
-    aggregation: Literal["token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm"] = Field(
-        "token-mean",
+    eps_low: typing.Annotated[float, Field(ge=0, lt=1)] = Field(
+        LossSpec.eps_low, description="Lower clip bound: ratio >= 1 - eps_low (default 0.2).")
+    eps_high: NonNegFloat = Field(LossSpec.eps_high, description="Upper clip bound: ratio <= 1 + eps_high (default 0.28).")
+    aggregation: Literal[AGGREGATIONS] = Field(
+        LossSpec.aggregation,
         description="token-mean (DAPO), seq-mean-token-mean (original GRPO), seq-mean-token-sum-norm "
         "(Dr. GRPO: token sums / sampling.max_tokens) (default token-mean).",
     )

@@ -6,8 +6,6 @@ built-in model's base_eval.json, or computed once and cached under $TEXTRL_CACHE
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 from textrl.checkpoint import Checkpoints
@@ -15,7 +13,7 @@ from textrl.config import load_run_config
 from textrl.engine.factory import make_engine
 from textrl.errors import ConfigError
 from textrl.heldout_metrics import evaluate_policy, identity_of, settings_of
-from textrl.io import atomic_write_json, read_json
+from textrl.io import atomic_write_json, read_json, stable_hash
 from textrl.paths import cache_root
 from textrl.run_lock import run_lock
 from textrl.tasks import get_task
@@ -36,9 +34,9 @@ def base_evaluation(cfg, model_dir, task, heldout, log=print) -> dict:
         if _matches(record, identity, settings) and record.get("task_params") == identity["task_params"]:
             return record
     model_key = str(Path(model_dir).resolve()) if Path(str(model_dir)).is_dir() else str(model_dir)
-    blob = json.dumps({"backend": cfg.backend, "model": model_key, **identity, **settings,
-                       "chat_template": cfg.model.chat_template}, sort_keys=True)
-    cached = cache_root() / "base_eval" / (hashlib.sha256(blob.encode()).hexdigest()[:16] + ".json")
+    key = stable_hash({"backend": cfg.backend, "model": model_key, **identity, **settings,
+                       "chat_template": cfg.model.chat_template}, 16)
+    cached = cache_root() / "base_eval" / f"{key}.json"
     if cached.is_file():
         return read_json(cached)
     log(f"evaluating the base model {model_dir} on {len(heldout)} held-out problems (cached for later runs)")

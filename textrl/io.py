@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable
 
 import yaml
 
@@ -39,24 +40,46 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.load(f)
 
 
-def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    """Read a jsonl file (plain or .gz). A truncated last line raises ValueError naming the file."""
+def read_jsonl(path: str | os.PathLike, on_bad: Callable[[str], None] | None = None) -> list[dict]:
+    """The JSON objects of a jsonl file (plain or .gz, UTF-8), one per non-empty line.
+
+    Strict by default: a line that is not a JSON object raises ValueError naming the file and line.
+    With on_bad, such lines are skipped and reported as one message, and a file that cannot be read to
+    its end (a truncated gzip member) yields the rows before the break: what the report does with
+    damaged runs."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    rows = []
-    with opener(path, "rt") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}: line {lineno} is not valid JSON ({e.msg})") from e
+    rows, bad = [], []
+    try:
+        with opener(path, "rt", encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                    problem = None if isinstance(row, dict) else f"expected a JSON object, got {type(row).__name__}"
+                except json.JSONDecodeError as e:
+                    problem = f"not valid JSON ({e.msg})"
+                if problem is None:
+                    rows.append(row)
+                elif on_bad is None:
+                    raise ValueError(f"{path}: line {lineno}: {problem}")
+                else:
+                    bad.append(lineno)
+    except (OSError, EOFError, UnicodeDecodeError) as e:
+        if on_bad is None:
+            raise
+        on_bad(f"truncated or unreadable after {len(rows)} rows ({e.__class__.__name__})")
+    if bad and on_bad is not None:
+        on_bad(f"{len(bad)} malformed line(s), skipped: {', '.join(map(str, bad[:10]))}")
     return rows
 
 
-def iter_jsonl(path: str | os.PathLike) -> Iterator[dict]:
-    yield from read_jsonl(path)
+def stable_hash(obj: Any, length: int = 12) -> str:
+    """A hex digest of a JSON-able value that does not depend on key order or Python version: names
+    built models, cached base evaluations and planned run configs."""
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:length]
 
 
 def append_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> None:

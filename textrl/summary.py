@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
+from textrl.endpoints import training_endpoints
 from textrl.errors import ConfigError
 from textrl.heldout_curve import CURVE_FILE, curve_auc
 from textrl.io import atomic_write_json, read_json, read_jsonl
@@ -21,7 +21,6 @@ def summarize_run(run_dir: str | Path) -> dict:
     steps = run["train"]["steps"]
     if len(metrics) != steps or metrics[-1]["step"] != steps:
         raise ConfigError(f"{run_dir}/metrics.jsonl: {len(metrics)} rows for a run of {steps} steps (training unfinished?)")
-    tail = metrics[-max(1, math.ceil(0.1 * len(metrics))):]
     curve = read_jsonl(run_dir / CURVE_FILE) if (run_dir / CURVE_FILE).is_file() else []
     if run["eval"].get("every") and (not curve or curve[-1]["step"] != steps):
         raise ConfigError(f"{run_dir}/{CURVE_FILE}: no held-out point at the last step {steps} (training unfinished?)")
@@ -38,9 +37,7 @@ def summarize_run(run_dir: str | Path) -> dict:
             "pass_at_1": ev["pass_at_1"],
             "pass_at_k": ev["pass_at_k"],
             "greedy_acc": ev["greedy_acc"],
-            "reward_auc": sum(m["reward_mean"] for m in metrics) / len(metrics),
-            "final_reward": sum(m["reward_mean"] for m in tail) / len(tail),
-            "final_correct_rate": sum(m["correct_rate"] for m in tail) / len(tail),
+            **training_endpoints(metrics),
             "heldout_auc": curve_auc(curve),
         },
         "base": ev.get("base"),

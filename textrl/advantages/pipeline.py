@@ -17,7 +17,6 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_serializer,
                       model_validator)
-from pydantic_core import PydanticCustomError
 
 from textrl.advantages import episode as ep
 from textrl.advantages import shaping

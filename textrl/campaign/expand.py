@@ -6,15 +6,16 @@ and agree on the run ids. Probe runs (the LR sweep) are expanded the same way, w
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from textrl.campaign.spec import FROM_SWEEP, CampaignSpec
 from textrl.config import TINY_MODEL, load_run_config
 from textrl.errors import ConfigError
+from textrl.io import atomic_write_json, atomic_write_text, stable_hash
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class PlannedRun:
 
 
 def config_hash(config: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
+    return stable_hash(config)
 
 
 def lr_tag(lr: float) -> str:
@@ -159,10 +160,6 @@ def plan_document(spec: CampaignSpec, runs: list[PlannedRun], probes: list[Plann
 
 def write_plan(spec: CampaignSpec, results: str | Path = "results") -> Path:
     """Write results/<name>/plan.json and spec.resolved.yaml; return the campaign directory."""
-    import yaml
-
-    from textrl.io import atomic_write_json, atomic_write_text
-
     out = Path(results) / spec.name
     runs, probes = expand_runs(spec, results), expand_probes(spec, results)
     atomic_write_json(out / "plan.json", plan_document(spec, runs, probes))

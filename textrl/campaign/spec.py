@@ -29,17 +29,14 @@ from textrl.config import (
     TinkerConfig,
     WandbConfig,
 )
+from textrl.endpoints import ENDPOINTS, TRAINING_ENDPOINTS
 from textrl.errors import ConfigError
 from textrl.validation import config_error, field_error, message
 
 PosInt = typing.Annotated[int, Field(gt=0)]
 PosFloat = typing.Annotated[float, Field(gt=0)]
 FROM_SWEEP = "from_sweep"
-# Per-run numbers that analysis can compare (summary.json "endpoints").
-ENDPOINTS = ("avg_at_k", "pass_at_1", "greedy_acc", "reward_auc", "final_reward", "final_correct_rate", "heldout_auc")
-# Sweep selection reads training metrics only: choosing the lr on held-out accuracy would tune on the
-# very problems the A/B is judged on.
-SWEEP_METRICS = ("reward_auc", "final_reward", "final_correct_rate")
+SWEEP_METRICS = TRAINING_ENDPOINTS  # textrl.endpoints says why
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.]*")  # fullmatch: "$" would let a trailing newline through
 MAX_SEEDS = 10_000
 

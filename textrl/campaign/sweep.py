@@ -1,30 +1,20 @@
 """LR sweep selection: the best learning rate per arm from its probe runs' training metrics.
 
-Called by the Snakefile's select_lr checkpoint; writes results/<c>/sweep/<arm>/best_lr.json.
+Called by the Snakefile's select_lr rule; writes results/<c>/sweep/<arm>/best_lr.json.
 """
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from pathlib import Path
 
+from textrl.endpoints import training_endpoints
 from textrl.io import atomic_write_json, read_jsonl
 
 
 def training_metric(rows: list[dict], metric: str) -> float:
-    """reward_auc: mean reward over all steps; final_*: mean over the last 10 % of steps (at least one).
-
-    Same definitions as summary.json's endpoints (docs/contracts.md)."""
-    if not rows:
-        raise ValueError("no training steps logged")
-    if metric == "reward_auc":
-        values = [r["reward_mean"] for r in rows]
-    else:
-        key = {"final_reward": "reward_mean", "final_correct_rate": "correct_rate"}[metric]
-        tail = max(1, math.ceil(0.1 * len(rows)))
-        values = [r[key] for r in rows[-tail:]]
-    return sum(values) / len(values)
+    """One of textrl.endpoints' training endpoints of a probe's metrics rows."""
+    return training_endpoints(rows)[metric]
 
 
 def select_lr(arm: str, metric: str, probes: list[tuple[float, int, str | Path]]) -> dict:

@@ -1,15 +1,18 @@
-"""What the policy loss needs besides the datums; engine-neutral (no mlx), built from the run config."""
+"""What the policy loss needs besides the datums; engine-neutral (no mlx), built from the run config.
+The loss kinds, aggregations and defaults are defined here once; the run config's `loss` section
+(textrl.config.LossConfig) validates against them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+LOSS_KINDS = ("grpo", "gspo", "reinforce", "ppo", "cispo")
 AGGREGATIONS = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm")
 
 
 @dataclass(frozen=True)
 class LossSpec:
-    kind: str = "grpo"  # grpo | gspo | reinforce | ppo | cispo
+    kind: str = "grpo"  # one of LOSS_KINDS
     eps_low: float = 0.2
     eps_high: float = 0.28
     aggregation: str = "token-mean"

@@ -9,8 +9,6 @@ recipe, loss log, timings) and the base policy's held-out evaluation (base_eval.
 from __future__ import annotations
 
 import fcntl
-import hashlib
-import json
 import os
 import shutil
 import tempfile
@@ -25,7 +23,7 @@ from textrl import fastblas, fastjit
 from textrl.config import RunConfig, SamplingConfig, TaskConfig
 from textrl.engine.base import SamplingParams
 from textrl.heldout_metrics import evaluate_policy, identity_of, settings_of
-from textrl.io import atomic_write_json, read_json
+from textrl.io import atomic_write_json, read_json, stable_hash
 from textrl.models.arch import TinyArch, WarmStart
 from textrl.models.charlevel import EOS_ID, PAD_ID
 from textrl.paths import cache_root
@@ -66,8 +64,7 @@ class TinyRecipe:
         }
 
     def key(self) -> str:
-        blob = json.dumps(self.resolved(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return stable_hash(self.resolved(), 16)
 
     def default_dir(self) -> Path:
         return cache_root() / "models" / f"tiny-{self.task.replace(':', '_').replace('/', '_')}-{self.key()}"

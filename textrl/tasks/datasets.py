@@ -1,11 +1,11 @@
 """Local problem files (JSONL or Parquet) read into rows, with errors that name the file and row."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
 from textrl.errors import ConfigError
+from textrl.io import read_jsonl
 
 
 def load_rows(path: str | Path, required: Sequence[str], *, task: str) -> list[dict[str, Any]]:
@@ -31,19 +31,10 @@ def load_rows(path: str | Path, required: Sequence[str], *, task: str) -> list[d
 
 
 def _jsonl(p: Path) -> list[dict]:
-    rows = []
-    with p.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ConfigError(f"{str(p)!r} line {n}: not valid JSON ({err.msg})") from None
-            if not isinstance(row, dict):
-                raise ConfigError(f"{str(p)!r} line {n}: expected a JSON object, got {type(row).__name__}")
-            rows.append(row)
-    return rows
+    try:
+        return read_jsonl(p)
+    except ValueError as err:  # bad JSON, or a line that is not an object (UnicodeDecodeError is one too)
+        raise ConfigError(f"{str(p)!r}: {str(err).removeprefix(f'{p}: ')}") from None
 
 
 def _parquet(p: Path) -> list[dict]:
