@@ -10,7 +10,7 @@ from importlib import metadata
 import pandas as pd
 
 from analysis import power as pw
-from analysis.compare import _f, adjust, compare_cell, equivalence_test
+from analysis.compare import adjust, compare_cell, equivalence_test, json_float
 from analysis.generation_level import pooled_tests
 from analysis.interaction import interaction_estimate
 from analysis.learning import baseline_caution, control_arms, learning
@@ -74,17 +74,17 @@ def _power(cell: dict, s, n_tests: int) -> dict | None:
     no_power = {k: v for k, v in common.items() if k != "power"}
     beta = pw.miss_rate(e, sd_b, sd_c, n, **no_power)
     # the SDs are estimates: power and seeds needed over their 95 % intervals, not only at the point
-    power_range = [_f(1 - pw.miss_rate(e, up_b, up_c, n, **no_power)),
-                   _f(1 - pw.miss_rate(e, max(lo_b, 1e-12), max(lo_c, 1e-12), n, **no_power))]
+    power_range = [json_float(1 - pw.miss_rate(e, up_b, up_c, n, **no_power)),
+                   json_float(1 - pw.miss_rate(e, max(lo_b, 1e-12), max(lo_c, 1e-12), n, **no_power))]
     method = ("paired t approximation, difference SD from the observed correlation" if s.paired
               else "Colas et al. Welch approximation")
     return {"method": method,
             "power": s.power, "n_per_arm": n, "n_tests": n_tests, "per_test_alpha": pw.per_test_alpha(s.alpha, n_tests, s.correction),
-            "rho": _f(rho), "sd_baseline": sd_b, "sd_candidate": sd_c, "sd_baseline_upper": _f(up_b),
-            "sd_candidate_upper": _f(up_c), "mde": _f(pw.minimum_detectable_effect(sd_b, sd_c, n, **common)),
-            "mde_at_sd_upper": _f(pw.minimum_detectable_effect(up_b, up_c, n, **common)),
-            "effect_of_interest": e, "power_at_effect": _f(1 - beta), "power_at_effect_range": power_range,
-            "sd_baseline_lower": _f(lo_b), "sd_candidate_lower": _f(lo_c),
+            "rho": json_float(rho), "sd_baseline": sd_b, "sd_candidate": sd_c, "sd_baseline_upper": json_float(up_b),
+            "sd_candidate_upper": json_float(up_c), "mde": json_float(pw.minimum_detectable_effect(sd_b, sd_c, n, **common)),
+            "mde_at_sd_upper": json_float(pw.minimum_detectable_effect(up_b, up_c, n, **common)),
+            "effect_of_interest": e, "power_at_effect": json_float(1 - beta), "power_at_effect_range": power_range,
+            "sd_baseline_lower": json_float(lo_b), "sd_candidate_lower": json_float(lo_c),
             "seeds_needed_at_sd_lower": pw.seeds_needed(e, max(lo_b, 1e-12), max(lo_c, 1e-12), **common),
             "seeds_needed": pw.seeds_needed(e, sd_b, sd_c, **common),
             "seeds_needed_at_sd_upper": pw.seeds_needed(e, up_b, up_c, **common)}
@@ -144,7 +144,7 @@ def _common(df: pd.DataFrame, col: str):
 
 def _range(values: pd.Series) -> list[float] | None:
     v = pd.to_numeric(values, errors="coerce").dropna()
-    return [_f(v.min()), _f(v.max())] if len(v) else None
+    return [json_float(v.min()), json_float(v.max())] if len(v) else None
 
 
 def design(c: Campaign, pairs, sizes, n_tests: int) -> dict:
@@ -209,7 +209,7 @@ def stage_activity(c: Campaign) -> dict[str, dict]:
         row = {}
         for m in STAGE_METRICS:
             v = pd.to_numeric(grp[m], errors="coerce").dropna() if m in grp else pd.Series(dtype=float)
-            row[m] = _f(v.mean()) if len(v) else None
+            row[m] = json_float(v.mean()) if len(v) else None
         per_run = grp.groupby("run_id")["planning_token_frac"].mean().dropna() if "planning_token_frac" in grp else []
         row["planning_token_frac_run_range"] = _range(pd.Series(per_run))
         row["sepa_lambda_range"] = _range(grp["sepa_lambda"]) if "sepa_lambda" in grp else None

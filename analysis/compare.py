@@ -20,7 +20,7 @@ PERMUTATION_EXACT_MAX = 20_000
 PERMUTATION_SEED = 12345
 
 
-def _f(x) -> float | None:
+def json_float(x) -> float | None:
     """JSON-safe float."""
     if x is None:
         return None
@@ -31,13 +31,13 @@ def _f(x) -> float | None:
 def arm_summary(values: pd.Series, conf: float = 0.95) -> dict:
     """n, mean, SD and the t interval of the mean of one arm's per-seed values."""
     v = values.dropna().to_numpy(float)
-    out = {"n": int(v.size), "mean": _f(v.mean()) if v.size else None, "sd": _f(v.std(ddof=1)) if v.size > 1 else None,
+    out = {"n": int(v.size), "mean": json_float(v.mean()) if v.size else None, "sd": json_float(v.std(ddof=1)) if v.size > 1 else None,
            "ci_low": None, "ci_high": None}
     if v.size > 1 and v.std() > 0:
         lo, hi = stats.ttest_1samp(v, 0.0).confidence_interval(conf)
-        out.update(ci_low=_f(lo), ci_high=_f(hi))
+        out.update(ci_low=json_float(lo), ci_high=json_float(hi))
     elif v.size > 1:
-        out.update(ci_low=_f(v[0]), ci_high=_f(v[0]))
+        out.update(ci_low=json_float(v[0]), ci_high=json_float(v[0]))
     return out
 
 
@@ -54,7 +54,7 @@ def primary_test(baseline: pd.Series, candidate: pd.Series, paired: bool = False
     else:
         b, c = baseline.dropna().to_numpy(float), candidate.dropna().to_numpy(float)
     out = {"test": "paired t (by seed)" if paired else "Welch t", "n_baseline": int(b.size), "n_candidate": int(c.size),
-           "difference": _f(c.mean() - b.mean()) if b.size and c.size else None,
+           "difference": json_float(c.mean() - b.mean()) if b.size and c.size else None,
            "statistic": None, "df": None, "p": None, "ci_low": None, "ci_high": None, "correlation": None}
     if min(b.size, c.size) < 2:
         return out
@@ -62,9 +62,9 @@ def primary_test(baseline: pd.Series, candidate: pd.Series, paired: bool = False
         warnings.simplefilter("ignore", RuntimeWarning)  # (near-)constant data: reported by the sanity checks
         res = stats.ttest_rel(c, b) if paired else stats.ttest_ind(c, b, equal_var=False)
         lo, hi = res.confidence_interval(conf)
-    out.update(statistic=_f(res.statistic), df=_f(res.df), p=_f(res.pvalue), ci_low=_f(lo), ci_high=_f(hi))
+    out.update(statistic=json_float(res.statistic), df=json_float(res.df), p=json_float(res.pvalue), ci_low=json_float(lo), ci_high=json_float(hi))
     if paired and b.size > 2 and b.std() > 0 and c.std() > 0:
-        out["correlation"] = _f(stats.pearsonr(b, c).statistic)
+        out["correlation"] = json_float(stats.pearsonr(b, c).statistic)
     return out
 
 
@@ -99,7 +99,7 @@ def permutation_check(baseline: pd.Series, candidate: pd.Series, paired: bool = 
     else:
         b, c = baseline.dropna().to_numpy(float), candidate.dropna().to_numpy(float)
     min_p = permutation_min_p(b.size, c.size, paired) if min(b.size, c.size) >= 1 else 1.0
-    out = {"p": None, "exact": None, "n_resamples": None, "min_p": _f(min_p)}
+    out = {"p": None, "exact": None, "n_resamples": None, "min_p": json_float(min_p)}
     if min(b.size, c.size) < 2:
         return out
     arrangements = 2**b.size if paired else math.comb(b.size + c.size, b.size)
@@ -108,7 +108,7 @@ def permutation_check(baseline: pd.Series, candidate: pd.Series, paired: bool = 
     res = stats.permutation_test(
         (c, b), _mean_difference_rounded(scale), vectorized=True, permutation_type="samples" if paired else "independent",
         n_resamples=np.inf if exact else PERMUTATION_EXACT_MAX, rng=np.random.default_rng(PERMUTATION_SEED))
-    out.update(p=_f(res.pvalue), exact=bool(exact), n_resamples=int(arrangements if exact else PERMUTATION_EXACT_MAX))
+    out.update(p=json_float(res.pvalue), exact=bool(exact), n_resamples=int(arrangements if exact else PERMUTATION_EXACT_MAX))
     return out
 
 
@@ -119,7 +119,7 @@ def hedges_g(baseline: pd.Series, candidate: pd.Series) -> float | None:
         return None
     with np.errstate(all="ignore"):
         g, _ = effectsize_smd(c.mean(), c.std(ddof=1), c.size, b.mean(), b.std(ddof=1), b.size)
-    return _f(g)
+    return json_float(g)
 
 
 def probability_of_improvement(baseline: pd.Series, candidate: pd.Series) -> float | None:
@@ -127,7 +127,7 @@ def probability_of_improvement(baseline: pd.Series, candidate: pd.Series) -> flo
     b, c = baseline.dropna().to_numpy(float), candidate.dropna().to_numpy(float)
     if min(b.size, c.size) < 1:
         return None
-    return _f(stats.mannwhitneyu(c, b, alternative="two-sided").statistic / (b.size * c.size))
+    return json_float(stats.mannwhitneyu(c, b, alternative="two-sided").statistic / (b.size * c.size))
 
 
 def adjust(pvalues: list[float | None], alpha: float, correction: str) -> tuple[list[float | None], list[bool]]:
@@ -143,7 +143,7 @@ def adjust(pvalues: list[float | None], alpha: float, correction: str) -> tuple[
     else:
         r, pa, _, _ = multipletests(ps, alpha=alpha, method=correction)
     for j, i in enumerate(idx):
-        adj[i], rej[i] = _f(pa[j]), bool(r[j])
+        adj[i], rej[i] = json_float(pa[j]), bool(r[j])
     return adj, rej
 
 
@@ -165,7 +165,7 @@ def equivalence_test(baseline: pd.Series, candidate: pd.Series, margin: float, p
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         p = ttost_paired(c, b, -margin, margin)[0] if paired else ttost_ind(c, b, -margin, margin, usevar="unequal")[0]
-    out["p"] = _f(p)
+    out["p"] = json_float(p)
     return out
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 2024
@@ -204,7 +204,7 @@ def bootstrap_interval(statistic, baseline: pd.Series, candidate: pd.Series, con
     if not dist.size:
         return None, None
     tail = (1 - conf) / 2
-    return _f(np.quantile(dist, tail)), _f(np.quantile(dist, 1 - tail))
+    return json_float(np.quantile(dist, tail)), json_float(np.quantile(dist, 1 - tail))
 
 
 def compare_cell(baseline: pd.Series, candidate: pd.Series, paired: bool = False, conf: float = 0.95,

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.compare import _f
+from analysis.compare import json_float
 
 BOOTSTRAP_RESAMPLES = 2_000
 BOOTSTRAP_SEED = 12345
@@ -31,14 +31,14 @@ def pooled_tests(problems: pd.DataFrame, baseline: str, candidate: str, group_si
         return None
     fisher = stats.fisher_exact([[cc, nc - cc], [cb, nb - cb]])
     out = {"generations_baseline": nb, "generations_candidate": nc, "correct_baseline": cb, "correct_candidate": cc,
-           "accuracy_difference": _f(cc / nc - cb / nb), "fisher_odds_ratio": _f(fisher.statistic),
-           "fisher_p": _f(fisher.pvalue), "bootstrap_ci_low": None, "bootstrap_ci_high": None}
+           "accuracy_difference": json_float(cc / nc - cb / nb), "fisher_odds_ratio": json_float(fisher.statistic),
+           "fisher_p": json_float(fisher.pvalue), "bootstrap_ci_low": None, "bootstrap_ci_high": None}
     if 0 < cb + cc < nb + nc:
         # Resampling n pooled 0/1 outcomes with replacement and taking the mean is a Binomial(n, p_hat) / n
         # draw: the same percentile bootstrap in O(resamples) memory instead of O(resamples x generations).
         rng = np.random.default_rng(BOOTSTRAP_SEED)
         diffs = rng.binomial(nc, cc / nc, BOOTSTRAP_RESAMPLES) / nc - rng.binomial(nb, cb / nb, BOOTSTRAP_RESAMPLES) / nb
         tail = (1 - conf) / 2
-        out.update(bootstrap_ci_low=_f(np.quantile(diffs, tail)), bootstrap_ci_high=_f(np.quantile(diffs, 1 - tail)),
+        out.update(bootstrap_ci_low=json_float(np.quantile(diffs, tail)), bootstrap_ci_high=json_float(np.quantile(diffs, 1 - tail)),
                    bootstrap_resamples=BOOTSTRAP_RESAMPLES)
     return out

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
 
-from analysis.compare import _f
+from analysis.compare import json_float
 
 FORMULA = "y ~ candidate * C(group_size)"
 COV_TYPE = "HC3"
@@ -43,12 +43,12 @@ def interaction_estimate(runs: pd.DataFrame, endpoint: str, baseline: str, candi
     out = {"model": FORMULA, "cov_type": COV_TYPE, "reference_group_size": ref, "n_runs": int(len(d)), "terms": []}
     for t in terms:
         g = int(re.search(r"\[T\.(-?\d+)\]", t).group(1))
-        out["terms"].append({"group_size": g, "term": t, "difference_of_differences": _f(fit.params[t]),
-                             "se": _f(fit.bse[t]), "ci_low": _f(ci.loc[t, 0]), "ci_high": _f(ci.loc[t, 1]),
-                             "p": _f(fit.pvalues[t])})
+        out["terms"].append({"group_size": g, "term": t, "difference_of_differences": json_float(fit.params[t]),
+                             "se": json_float(fit.bse[t]), "ci_low": json_float(ci.loc[t, 0]), "ci_high": json_float(ci.loc[t, 1]),
+                             "p": json_float(fit.pvalues[t])})
     if len(terms) > 1:
         with np.errstate(all="ignore"):
             restriction = np.eye(len(fit.params))[[list(fit.params.index).index(t) for t in terms]]
             wald = fit.wald_test(restriction, scalar=True)
-        out["joint_p"] = _f(wald.pvalue)
+        out["joint_p"] = json_float(wald.pvalue)
     return out

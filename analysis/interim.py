@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.compare import _f
+from analysis.compare import json_float
 from analysis.load import Campaign, load_campaign
 from analysis.sequential import Comparison, Design, SequentialTest, StageResult, spent
 from textrl.errors import ConfigError
@@ -167,7 +167,7 @@ def stage_document(c: Campaign, plan: SequentialPlan, results: list[StageResult]
         comps.append({"key": comp.key, "baseline": plan.baseline, "candidate": arm, "group_size": g,
                       "decision": r.decisions[comp.key], "decided_at_stage": decided_at.get(comp.key),
                       "statistic": seen.statistic[comp.key], "difference": seen.difference[comp.key],
-                      "boundary": _f(seen.faced[comp.key]),
+                      "boundary": json_float(seen.faced[comp.key]),
                       "n_baseline": nb, "n_candidate": nc,
                       "futility_boundary": seen.futility_boundary.get(comp.key)})
     next_runs = _stage_runs(c.runs, plan, k + 1, r.next_agents) if not r.finished else []
@@ -176,7 +176,7 @@ def stage_document(c: Campaign, plan: SequentialPlan, results: list[StageResult]
             "design": {"alpha": d.alpha, "spending": d.spending, "futility": d.futility,
                        "n_permutations": d.n_permutations, "seed": d.seed},
             "alpha_allowed": spent(d.alpha, k / d.max_stages, d.spending), "alpha_spent": r.alpha_spent,
-            "boundary": _f(r.boundary), "step_boundaries": [_f(b) for b in r.step_boundaries],
+            "boundary": json_float(r.boundary), "step_boundaries": [json_float(b) for b in r.step_boundaries],
             "comparisons": comps, "runs_used": sched[k], "finished": r.finished,
             "next_stage": None if r.finished else k + 1, "next_stage_runs": next_runs}
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pandas as pd
 from scipy import stats
 
-from analysis.compare import _f, adjust, arm_summary, compare_cell
+from analysis.compare import adjust, arm_summary, compare_cell, json_float
 
 GAIN_ENDPOINT = "avg_at_k"
 
@@ -28,11 +28,11 @@ def arm_gain(done: pd.DataFrame, label: str, g: int) -> dict:
     s = arm_summary(gains)
     p = None
     if s["n"] > 1 and s["sd"]:
-        p = _f(stats.ttest_1samp(gains.to_numpy(float), 0.0, alternative="greater").pvalue)
+        p = json_float(stats.ttest_1samp(gains.to_numpy(float), 0.0, alternative="greater").pvalue)
     base = pd.to_numeric(d["base_avg_at_k"], errors="coerce").dropna()
-    return {"arm": label, "group_size": int(g), "n": s["n"], "base": _f(base.mean()) if len(base) else None,
+    return {"arm": label, "group_size": int(g), "n": s["n"], "base": json_float(base.mean()) if len(base) else None,
             "gain": s["mean"], "ci_low": s["ci_low"], "ci_high": s["ci_high"], "sd": s["sd"],
-            "gain_in_sds": _f(s["mean"] / s["sd"]) if s["sd"] else None, "p_greater": p,
+            "gain_in_sds": json_float(s["mean"] / s["sd"]) if s["sd"] else None, "p_greater": p,
             # beat the base: the whole interval above zero
             "beat_base": bool(s["ci_low"] is not None and s["ci_low"] > 0)}
 

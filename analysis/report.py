@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from analysis import figures as F
+from analysis import figures
 from analysis.analyse import analyse, arm_order, json_safe
 from analysis.load import load_campaign
 from analysis.render import render_html, render_markdown
@@ -31,15 +31,15 @@ def _figures(campaign, doc: dict, out: Path) -> list[tuple[str, str, str]]:
     base_of_endpoint = {"avg_at_k": base, "greedy_acc": _mean_or_none(campaign.done["base_greedy_acc"])}.get(ep)
     heldout_base = _mean_or_none(heldout.loc[heldout["step"] == 0, "avg_at_k"])
     jobs = [
-        ("primary", "dots.png", lambda p: F.dot_plot(campaign.runs, labels, ep, p, base=base_of_endpoint)),
-        ("primary", "forest.png", lambda p: F.forest_plot(doc["primary"]["comparisons"], ep, p)),
+        ("primary", "dots.png", lambda p: figures.dot_plot(campaign.runs, labels, ep, p, base=base_of_endpoint)),
+        ("primary", "forest.png", lambda p: figures.forest_plot(doc["primary"]["comparisons"], ep, p)),
         ("curves", "heldout_curves.png",
-         lambda p: F.learning_curves(heldout, labels, p, metric="avg_at_k", base=heldout_base, heldout=True)),
-        ("curves", "curves_steps.png", lambda p: F.learning_curves(done_curves, labels, p, x="step", base=base)),
+         lambda p: figures.learning_curves(heldout, labels, p, metric="avg_at_k", base=heldout_base, heldout=True)),
+        ("curves", "curves_steps.png", lambda p: figures.learning_curves(done_curves, labels, p, x="step", base=base)),
         ("curves", "curves_tokens.png",
-         lambda p: F.learning_curves(done_curves, labels, p, x="tokens_generated", base=base)),
-        ("sepa", "sepa.png", lambda p: F.sepa_plot(done_curves, labels, p)),
-        ("sequential", "sequential.png", lambda p: F.sequential_plot(stage_points(doc["sequential"]), p)),
+         lambda p: figures.learning_curves(done_curves, labels, p, x="tokens_generated", base=base)),
+        ("sepa", "sepa.png", lambda p: figures.sepa_plot(done_curves, labels, p)),
+        ("sequential", "sequential.png", lambda p: figures.sequential_plot(stage_points(doc["sequential"]), p)),
     ]
     made = []
     for section, name, draw in jobs:
@@ -55,11 +55,11 @@ def build_report(campaign_dir: str | Path) -> dict:
     doc = json_safe(analyse(campaign))
     out = Path(campaign_dir) / "analysis"
     out.mkdir(parents=True, exist_ok=True)
-    figures = _figures(campaign, doc, out)
-    doc["figures"] = [{"file": name, "caption": cap} for _, name, cap in figures]
+    made = _figures(campaign, doc, out)
+    doc["figures"] = [{"file": name, "caption": cap} for _, name, cap in made]
     atomic_write_text(out / "runs.csv", campaign.runs.to_csv(index=False))
     atomic_write_text(out / "comparison.json", json.dumps(doc, indent=2, allow_nan=False) + "\n")
-    markdown = render_markdown(doc, figures)
+    markdown = render_markdown(doc, made)
     atomic_write_text(out / "report.md", markdown)
     atomic_write_text(out / "report.html", render_html(markdown, f"textrl report: {doc['campaign']}", out / FIGURE_DIR))
     return doc

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.compare import _f, primary_test
+from analysis.compare import json_float, primary_test
 
 AA_MAX_SPLITS = 500
 AA_SPLIT_SEED = 0
@@ -66,7 +66,7 @@ def aa_check(values: pd.Series, alpha: float) -> dict:
         p = stats.ttest_ind(tiled[~mask].reshape(len(splits), -1), tiled[mask].reshape(len(splits), -1), axis=1,
                             equal_var=False).pvalue
     p = p[~np.isnan(p)]
-    out.update(splits_tested=int(p.size), rate_fired=_f(np.mean(p <= alpha)) if p.size else None)
+    out.update(splits_tested=int(p.size), rate_fired=json_float(np.mean(p <= alpha)) if p.size else None)
     return out
 
 
@@ -91,10 +91,10 @@ def eval_noise(problems: pd.DataFrame, runs: pd.DataFrame) -> list[dict]:
         sd = grp["avg_at_k"].std(ddof=1) if len(grp) > 1 else math.nan
         rms = math.sqrt((grp["se"] ** 2).mean())
         P, K = int(grp["P"].median()), float(grp["K"].median())
-        out.append({"arm": label, "group_size": int(g), "n_runs": int(len(grp)), "eval_se_rms": _f(rms),
-                    "eval_se_bound": _f(math.sqrt(0.25 / (P * K))), "problems": P, "k": _f(K),
-                    "between_seed_sd": _f(sd),
-                    "noise_share_of_variance": _f(rms**2 / sd**2) if sd and sd > 0 else None})
+        out.append({"arm": label, "group_size": int(g), "n_runs": int(len(grp)), "eval_se_rms": json_float(rms),
+                    "eval_se_bound": json_float(math.sqrt(0.25 / (P * K))), "problems": P, "k": json_float(K),
+                    "between_seed_sd": json_float(sd),
+                    "noise_share_of_variance": json_float(rms**2 / sd**2) if sd and sd > 0 else None})
     return out
 
 

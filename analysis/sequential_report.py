@@ -5,12 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.compare import _f, adjust, equivalence_test
-from analysis.interim import read_stage, agent_id, scheduled, sequential_plan, stage_path
+from analysis.compare import adjust, equivalence_test, json_float
+from analysis.interim import (
+    agent_id,
+    read_stage,
+    scheduled,
+    sequential_plan,
+    stage_path,
+)
 from analysis.load import Campaign
 from analysis.sequential import BETTER, FUTILE, OPEN, UNDECIDED, WORSE, repeated_ci
 from analysis.verdict import _num, _p, endpoint_name
 from textrl.errors import ConfigError
+
 
 def _scheduled(c: Campaign, plan) -> dict[int, list[str]]:
     """The stages' runs as far as readable stage files say; an unreadable one is a file problem, not a crash."""
@@ -62,7 +69,7 @@ def sequential_summary(c: Campaign, k: int | None) -> dict | None:
         ci = (None, None)
         if all(b.size and x.size for b, x in zip(base, cand)):
             ci = repeated_ci(d, base, cand, d.alpha / m)
-        row = {**entry, "stopped_at_stage": stop, "ci_low": _f(ci[0]), "ci_high": _f(ci[1]),
+        row = {**entry, "stopped_at_stage": stop, "ci_low": json_float(ci[0]), "ci_high": json_float(ci[1]),
                "ci_confidence": 1 - d.alpha, "ci_alpha_per_comparison": d.alpha / m}
         if margin is not None and base:
             row["equivalence"] = equivalence_test(pd.Series(np.concatenate(base)), pd.Series(np.concatenate(cand)),

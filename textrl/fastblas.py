@@ -2,8 +2,8 @@
 
 The Linux wheel links libmlx.so against a bundled reference BLAS. libmlx resolves `cblas_sgemm` & co.
 through the global symbol scope first, so loading OpenBLAS with RTLD_GLOBAL *before mlx is imported*
-makes every matmul use it: the same effect as LD_PRELOAD, without re-executing the process. Measured
-here: a 512x512 matmul 17x faster, a GRPO step ~12x faster. Results agree to float round-off (OpenBLAS
+makes every matmul use it: the same effect as LD_PRELOAD, without re-executing the process (figures:
+benchmarks/README.md). Results agree to float round-off (OpenBLAS
 sums in a different order), and sampled tokens and rewards of a tiny run are unchanged
 (tests/engine/test_fastblas.py).
 

@@ -6,7 +6,7 @@ inlines, and no loop vectorises: a fused sigmoid costs ~14 ns per element where 
 which made SwiGLU and softmax the largest costs of a training step. mlx runs the compiler as `g++` from
 PATH, so this module puts a `g++` wrapper first on PATH that adds `-mavx2 -mfma -ffp-contract=off
 -fno-trapping-math` and larger inlining limits to mlx's JIT builds only (any other g++ call passes
-through unchanged). Measured here: a fused sigmoid-multiply 7x faster, a fused exp 7x. The wrapper is
+through unchanged; figures in benchmarks/README.md). The wrapper is
 test-built once before it goes on PATH (mlx has no fallback when a kernel fails to build).
 
 Results are bit-identical (a NaN's sign bit aside): -ffp-contract=off stops g++ from fusing a multiply

@@ -14,13 +14,9 @@ from textrl.campaign.expand import PlannedRun
 from textrl.campaign.spec import CampaignSpec
 from textrl.config import TINY_MODEL
 
-# Seconds, built-in tiny model (2 layers), one job per core. Measured 2026-12-01 on a quiet 2-core machine:
-# a 300-step run of 8 prompts took 10.0 s at G=4 and 14.9 s at G=8 (start-up included), its evaluation
-# on 500 x (4 + 1) completions 1.6 s, the warm start of the base model 47 s. The default campaign
-# (20 runs) then estimates 3m10s with the base model build; it ran in 2m52s with the base model cached
-# (2m38s after the vectorised CPU kernels of textrl.fastjit / engine.cpu_kernels: still within 15 %).
-# Those completions were 3 tokens long; the default campaign's carry task writes about 6, and there the
-# estimate falls short by about 1.8x (benchmarks/README.md, "Default campaign").
+# Seconds, built-in tiny model (2 layers), one job per core; the measurements they come from and how
+# far the estimate is off for longer completions: benchmarks/README.md, "Where the code's constants
+# come from".
 STEP_FIXED_S = 0.012            # per RL step, independent of batch size
 STEP_PER_COMPLETION_S = 0.00051  # per sampled completion (generation + loss), max_tokens <= 8
 EVAL_PER_COMPLETION_S = 0.00016  # per held-out completion (no backward pass)

@@ -2,10 +2,9 @@
 
 mlx runs all ops of a stream on one thread, so on the CPU only the matmuls (OpenBLAS's threads) ever
 used a second core: the elementwise and reduction half of a training step left it idle. Two CPU
-streams, each calling a BLAS with half the cores, keep both cores busy for the whole step. Measured on
-2 cores, the update of one GRPO iteration (64 x 70 tokens, benchmarks/grpo_iteration.py --lanes 1 vs
-2): 0.345 -> 0.22 s for the ~1M-parameter model, 3.0 -> 2.5 s for the ~20M one. Sampling keeps one
-stream: with two, the Python thread that builds both lanes' decode steps became the bottleneck.
+streams, each calling a BLAS with half the cores, keep both cores busy for the whole step (figures:
+benchmarks/README.md). Sampling keeps one stream: with two, the Python thread that builds both lanes'
+decode steps became the bottleneck.
 
 The split is part of the algorithm, not of the machine: every CPU run uses LANES lanes whatever the
 core count, so results depend on the seed and the BLAS, never on how many cores ran them. Metal and

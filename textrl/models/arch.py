@@ -1,9 +1,9 @@
 """The built-in model's shape (TinyArch) and warm-start settings (WarmStart): plain settings, no mlx,
 so a recipe can be resolved and hashed without loading mlx (textrl.models.builtin).
 
-TinyArch's defaults are the prototype that showed RL learning on 2 CPU cores (hidden 128 x 4 layers,
-MLP 384, tied embeddings, fp32, 0.86M parameters; the benchmarks' "1m" model); the built-in recipe
-uses 2 of those layers.
+TinyArch's defaults are the first model RL was seen to learn with on 2 CPU cores (hidden 128 x 4
+layers, MLP 384, tied embeddings, fp32, 0.86M parameters; the benchmarks' "1m" model); the built-in
+recipe uses 2 of those layers.
 """
 
 from __future__ import annotations

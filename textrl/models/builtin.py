@@ -29,15 +29,15 @@ from textrl.models.charlevel import EOS_ID, PAD_ID
 from textrl.paths import cache_root
 from textrl.tasks import get_task
 
-# 2 layers, not the prototype's 4 (TinyArch's defaults): measured here, the 2-layer model warm-starts to
-# the target in 450 steps (4 layers: 900) and gains as much under GRPO, in half the time.
+# 2 layers, not TinyArch's default 4: it warm-starts to the target in half the steps and gains as much
+# under GRPO (benchmarks/README.md).
 BUILTIN_ARCH = {"layers": 2}
 BUILD_VERSION = 2  # 2: warm start stops at a target accuracy on a training probe
 
 
 @dataclass(frozen=True)
 class TinyRecipe:
-    """Everything that determines a built-in model. Defaults are the prototype's measured recipe."""
+    """Everything that determines a built-in model. Defaults: the recipe RL was first seen to learn with."""
 
     task: str = "arithmetic"
     task_params: dict = field(default_factory=dict)

@@ -1,9 +1,8 @@
 """Supervised warm start: teacher-forced cross-entropy on (prompt, target + EOS) of the task's train split.
 
 RL needs a policy that already succeeds sometimes: GRPO learns visibly from a base in the 20-30 % band
-and barely from 15 % (measured on the prototype). A fixed step count does not land there reliably: the tiny
-model sits near a sharp phase transition (28 % at 500 steps, 59-74 % at 600 in the prototype; 13 % at
-500 on this project's build), so the warm start stops at the first check where greedy accuracy on a
+and barely from 15 %. A fixed step count does not land there reliably, the tiny model sitting near a
+sharp phase transition (figures: benchmarks/README.md), so the warm start stops at the first check where greedy accuracy on a
 probe slice of the *training* split reaches `target_acc` (the held-out set is never looked at), with
 `steps` as the ceiling. Deterministic for a seed: batches come from random.Random(seed), the model init
 from mx.random.key(seed), and the probe is greedy.

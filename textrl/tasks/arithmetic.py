@@ -1,7 +1,7 @@
 """Integer arithmetic sized for the built-in character-level model.
 
-The default is exactly the task of the tiny-model prototype that first showed RL learning on 2 cores:
-zero-padded two-digit addition "07+45=" -> "52". Zero padding is what made the warm start learn
+The default is the task on which this project first saw RL learn on 2 CPU cores: zero-padded two-digit
+addition "07+45=" -> "52". Zero padding is what made the warm start learn
 fast, so every operand is padded to `digits` characters; the answer is written naturally.
 
 With `carry: true` (two-operand addition only) the target writes its one intermediate decision before
@@ -89,8 +89,8 @@ class ArithmeticTask:
     def _problem(self, index: int) -> tuple[tuple[int, ...], tuple[str, ...]]:
         p = self.params
         index, op_index = divmod(index, self._n_op_choices)
-        # first operand most significant: for the default this is the prototype's (a, b) order,
-        # so the same seed gives the prototype's exact held-out set
+        # first operand most significant: for the default this is the original (a, b) order, so the
+        # same seed gives the same held-out set as the first experiments
         numbers = []
         for _ in range(p.operands):
             index, n = divmod(index, self._base)
