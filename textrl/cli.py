@@ -35,12 +35,7 @@ def build_parser(command: str | None) -> tuple[argparse.ArgumentParser, object]:
     for name, (modname, help_) in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)
         if name == command:
-            try:
-                module = importlib.import_module(modname)
-            except ModuleNotFoundError as e:
-                if e.name != modname:
-                    raise
-                continue
+            module = importlib.import_module(modname)
             module.add_arguments(p)
     return parser, module
 
@@ -50,8 +45,6 @@ def main(argv: list[str] | None = None) -> int:
     command = next((a for a in argv if not a.startswith("-")), None)
     parser, module = build_parser(command if command in COMMANDS else None)
     args = parser.parse_args(argv)
-    if module is None:
-        parser.error(f"command {args.command!r} is not available in this installation")
     try:
         return int(module.run(args) or 0)
     except ConfigError as e:

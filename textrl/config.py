@@ -15,8 +15,10 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer, model_validator
 
+from textrl.advantages import AdvantagePipeline
 from textrl.engine.loss_spec import AGGREGATIONS, LOSS_KINDS, LossSpec
 from textrl.errors import ConfigError, shown
+from textrl.tasks import get_task
 from textrl.validation import config_error
 
 PosInt = typing.Annotated[int, Field(gt=0)]
@@ -252,10 +254,6 @@ def _prefixed(section: str, err: Exception) -> str:
 
 def _check_task(cfg: RunConfig) -> None:
     try:
-        from textrl.tasks import get_task
-    except ImportError:
-        return  # textrl.tasks not installed yet: the trainer will fail loudly when it needs the task
-    try:
         get_task(cfg.task.name, **cfg.task.params)
     except ConfigError as e:
         raise ConfigError(_prefixed("task", e)) from None
@@ -265,15 +263,16 @@ def _check_task(cfg: RunConfig) -> None:
 
 def _check_advantage(cfg: RunConfig) -> None:
     try:
-        from textrl.advantages import AdvantagePipeline
-    except ImportError:
-        return
-    try:
-        AdvantagePipeline.from_config(dict(cfg.advantage))
+        pipeline = AdvantagePipeline.from_config(dict(cfg.advantage))
     except ConfigError as e:
         raise ConfigError(_prefixed("advantage", e)) from None
     except (TypeError, ValueError, KeyError) as e:
         raise ConfigError(f"run config advantage: {e}") from None
+    budget = (pipeline.episode_params or {}).get("max_tokens")
+    if pipeline.episode == "dapo_overlong" and budget != cfg.sampling.max_tokens:
+        # the shaping's length budget is the sampler's: any other value penalises the wrong lengths
+        raise ConfigError(f"run config advantage.episode_params.max_tokens: dapo_overlong needs the sampling "
+                          f"budget sampling.max_tokens = {cfg.sampling.max_tokens}, got {budget!r}")
 
 
 def check_model_path(path: str) -> None:

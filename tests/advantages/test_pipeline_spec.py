@@ -95,7 +95,7 @@ def test_controller_needs_a_resolved_pipeline():
         ({"preset": "full", "sepa": {"stepz": 3}}, "advantage.sepa.stepz: unknown field (expected one of: steps, "),
         ({"preset": "full", "gtpo": {"beta": float("nan")}}, "advantage.gtpo.beta: "),
         ({"preset": "ful"}, "advantage.preset: unknown preset 'ful'; choose from grpo, full"),
-        ({"episode": "ppo"}, "advantage.episode: unknown advantage 'ppo'; use one of grpo, maxrl, reinforce, reinforce_pp, rloo"),
+        ({"episode": "ppo"}, "advantage.episode: unknown advantage 'ppo'; use one of grpo, maxrl, reinforce, dapo_overlong, reinforce_pp, rloo"),
         ({"episode": "maxrl", "scale": "group"}, "advantage.scale: applies to episode 'grpo' only"),
         ({"uncertainty": "varentropy"}, "advantage.uncertainty: expected one of"),
         ({"preset": "full", "gtpo": None}, "advantage.gtpo: must be on when sepa is on"),  # ablating GTPO: switch sepa off too

@@ -118,7 +118,7 @@ def test_a_users_function_runs_through_the_pipeline_with_its_params(user_module)
     ("{mod}:short", {}, "group 0 has 4 completions but 3 advantages"),
     ("{mod}:nan", {}, "advantage[0] = nan is not finite"),
     ("{mod}:crashes", {}, "failed on a synthetic batch: KeyError"),
-    ("rlooo", {}, "unknown advantage 'rlooo'; use one of grpo, maxrl, reinforce, reinforce_pp, rloo"),
+    ("rlooo", {}, "unknown advantage 'rlooo'; use one of grpo, maxrl, reinforce, dapo_overlong, reinforce_pp, rloo"),
     ("grpo", {"scale": 2}, "advantage.episode_params: only used with a plug-in episode"),
 ])
 def test_a_bad_plugin_is_refused_before_compute(user_module, target, params, message):
@@ -212,3 +212,25 @@ def test_a_stateful_token_plugin_is_checkpointed_with_the_controller(user_module
     resumed = pipe.controller()
     resumed.load_state_dict(state)
     assert resumed.token.state_dict() == {"calls": 2}
+
+
+def test_dapo_overlong_penalises_the_last_cache_tokens_linearly_then_normalises_the_group():
+    from textrl.advantages.plugins import REGISTRY
+
+    batch = EpisodeBatch([np.array([1.0, 1.0, 1.0, 0.0])], [np.array([True, True, True, False])], 1,
+                         [np.array([6, 8, 10, 3])])
+    (a,) = REGISTRY["dapo_overlong"](batch, max_tokens=10, cache=4)
+    shaped = np.array([1.0, 0.5, 0.0, 0.0])  # 6 tokens: inside the budget; 8: half the cache; 10: all of it
+    assert np.allclose(a, (shaped - shaped.mean()) / shaped.std())
+    with pytest.raises(ValueError, match="0 < cache < max_tokens"):
+        REGISTRY["dapo_overlong"](batch, max_tokens=10, cache=10)
+
+
+def test_dapo_overlong_must_use_the_sampling_budget():
+    from textrl.config import load_run_config
+
+    advantage = {"preset": "grpo", "episode": "dapo_overlong", "episode_params": {"max_tokens": 8, "cache": 2}}
+    assert load_run_config({"advantage": advantage, "sampling": {"max_tokens": 8}}).sampling.max_tokens == 8
+    with pytest.raises(ConfigError, match=r"advantage\.episode_params\.max_tokens: dapo_overlong needs the sampling "
+                                          r"budget sampling\.max_tokens = 16, got 8"):
+        load_run_config({"advantage": advantage, "sampling": {"max_tokens": 16}})

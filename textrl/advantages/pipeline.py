@@ -307,10 +307,12 @@ class AdvantagePipeline(BaseModel):
     def episode_advantages(
         self, rewards: Sequence[Sequence[float]], controller: PipelineController | None,
         correct: Sequence[Sequence[bool]] | None = None, step: int = 0,
+        lengths: Sequence[Sequence[int]] | None = None,
     ) -> list[np.ndarray]:
         if self.episode not in BUILTIN_EPISODES:
             groups = [ep.as_rewards(g, self.episode) for g in rewards]
-            return controller.plugin(EpisodeBatch(groups, [np.asarray(c, dtype=bool) for c in correct], step))
+            sizes = None if lengths is None else [np.asarray(n, dtype=np.int64) for n in lengths]
+            return controller.plugin(EpisodeBatch(groups, [np.asarray(c, dtype=bool) for c in correct], step, sizes))
         if self.episode == "grpo":
             return ep.grpo_batch(rewards, self.scale)
         if self.episode == "maxrl":
@@ -375,7 +377,9 @@ class AdvantagePipeline(BaseModel):
                 h = (shaping.as_uncertainty(uncertainties[g][i], where)
                      if self.gtpo is not None or self.token is not None else None)
                 tokens.append((n, mask, h))
-        episode_advs = self.episode_advantages(rewards, controller, correct, step)
+        counts = iter(n for n, _, _ in tokens)
+        lengths = [[next(counts) for _ in group] for group in lengths_from]
+        episode_advs = self.episode_advantages(rewards, controller, correct, step, lengths)
 
         lam = None
         if self.sepa is not None:

@@ -30,11 +30,13 @@ REGISTRY: dict[str, Callable] = {}
 
 @dataclass(frozen=True)
 class EpisodeBatch:
-    """One step's rewards: rewards[g][i] and correct[g][i] for completion i of prompt group g."""
+    """One step's rewards: rewards[g][i] and correct[g][i] for completion i of prompt group g, and
+    lengths[g][i], its number of generated tokens (None where the caller has no completions)."""
 
     rewards: list[np.ndarray]
     correct: list[np.ndarray]
     step: int
+    lengths: list[np.ndarray] | None = None
 
 
 def register_advantage(name: str):
@@ -113,6 +115,7 @@ SYNTHETIC = EpisodeBatch(
     rewards=[np.array([0.0, 1.0, 0.0, 1.0]), np.array([1.0, 1.0, 1.0, 1.0]), np.array([0.0, 0.5, 1.0])],
     correct=[np.array([False, True, False, True]), np.array([True] * 4), np.array([False, False, True])],
     step=1,
+    lengths=[np.array([1, 7, 30, 64]), np.array([2, 2, 2, 2]), np.array([64, 5, 40])],
 )
 
 
@@ -202,6 +205,26 @@ def reinforce_pp(batch: EpisodeBatch, eps: float = 1e-8) -> list[np.ndarray]:
     flat = np.concatenate(centred) if centred else np.zeros(0)
     std = float(flat.std()) if flat.size else 0.0
     return [c / (std + eps) if std > 0 else np.zeros_like(c) for c in centred]
+
+
+@register_advantage("dapo_overlong")
+def dapo_overlong(batch: EpisodeBatch, max_tokens: int, cache: int, penalty: float = 1.0) -> list[np.ndarray]:
+    """DAPO's overlong reward shaping (Yu et al. 2025), then GRPO's group centring and scaling: a
+    completion of L tokens keeps its reward up to max_tokens - cache tokens, then loses penalty * (L -
+    (max_tokens - cache)) / cache, the whole penalty at max_tokens (where sampling cut it off). max_tokens
+    must be the run's sampling.max_tokens (the run config checks it)."""
+    if not (isinstance(max_tokens, int) and isinstance(cache, int) and 0 < cache < max_tokens):
+        raise ValueError(f"dapo_overlong: expected integers 0 < cache < max_tokens, got cache={cache!r}, "
+                         f"max_tokens={max_tokens!r}")
+    if batch.lengths is None:
+        raise ValueError("dapo_overlong: needs the completions' lengths (EpisodeBatch.lengths)")
+    out = []
+    for r, n in zip(batch.rewards, batch.lengths):
+        over = np.clip(np.asarray(n, dtype=np.float64) - (max_tokens - cache), 0.0, cache)
+        shaped = r - penalty * over / cache
+        std = shaped.std()
+        out.append((shaped - shaped.mean()) / std if std > 0 else np.zeros_like(shaped))
+    return out
 
 
 __all__ = ["REGISTRY", "EpisodeBatch", "EpisodePlugin", "check_plugin", "register_advantage", "resolve"]
