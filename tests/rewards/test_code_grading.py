@@ -140,6 +140,22 @@ def test_input_and_printing_do_not_disturb_the_channel():
     assert score(code, ["assert f(3) == 3", "assert False"]) == {"reward": 0.5, "correct": False}
 
 
+def grade_unsandboxed(peer: list[str], peer_dir: Path, grader_dir: Path) -> str:
+    """The grader's verdict lines, with the grader and its peer as plain processes joined by two pipes."""
+    to_r, to_w = os.pipe()
+    from_r, from_w = os.pipe()
+    serve = subprocess.Popen(peer, cwd=peer_dir, stdin=to_r, stdout=from_w)
+    grade = subprocess.Popen([sys.executable, "-I", "code_box.py", "grade", str(to_w), str(from_r)], cwd=grader_dir,
+                             stdout=subprocess.PIPE, pass_fds=(to_w, from_r), text=True)
+    for fd in (to_r, to_w, from_r, from_w):
+        os.close(fd)
+    try:
+        return grade.communicate(timeout=60)[0]
+    finally:
+        serve.kill()
+        serve.wait()
+
+
 SEARCH_OWN_MEMORY = textwrap.dedent("""
     import re
     def f(x):
@@ -170,18 +186,7 @@ def test_the_solutions_process_holds_no_expected_value_even_unsandboxed(tmp_path
         (d / "code_box.py").write_text(BOX.read_text())
     (solution / "solution.py").write_text(SEARCH_OWN_MEMORY)
     (grader / "tests.json").write_text(json.dumps([f"assert f(1) == {marker!r}", "assert f(1) is None"]))
-    to_r, to_w = os.pipe()
-    from_r, from_w = os.pipe()
-    serve = subprocess.Popen([sys.executable, "-I", "code_box.py", "serve"], cwd=solution, stdin=to_r, stdout=from_w)
-    grade = subprocess.Popen([sys.executable, "-I", "code_box.py", "grade", str(to_w), str(from_r)], cwd=grader,
-                             stdout=subprocess.PIPE, pass_fds=(to_w, from_r), text=True)
-    for fd in (to_r, to_w, from_r, from_w):
-        os.close(fd)
-    try:
-        out, _ = grade.communicate(timeout=60)
-    finally:
-        serve.kill()
-        serve.wait()
+    out = grade_unsandboxed([sys.executable, "-I", "code_box.py", "serve"], solution, grader)
     assert out.split("\n")[:2] == ["fail 0", "pass 1"]
 
 
@@ -192,16 +197,5 @@ def test_malformed_replies_fail_the_test_without_breaking_the_grader(tmp_path, r
     (tmp_path / "code_box.py").write_text(BOX.read_text())
     (tmp_path / "tests.json").write_text('["assert f() == 1", "assert g() == 2"]')
     peer = "import sys\nsys.stdout.buffer.write(b'{\"loaded\": true, \"names\": {\"f\": {\"t\": \"ref\", \"v\": 1}, \"g\": {\"t\": \"ref\", \"v\": 2}}}\\n')\nsys.stdout.flush()\nsys.stdin.buffer.readline()\nsys.stdout.buffer.write(%r)\nsys.stdout.flush()\nsys.stdin.buffer.readline()\nsys.stdout.buffer.write(b'{\"ok\": 2}\\n')\nsys.stdout.flush()\nsys.stdin.buffer.readline()\n" % reply
-    to_r, to_w = os.pipe()
-    from_r, from_w = os.pipe()
-    serve = subprocess.Popen([sys.executable, "-c", peer], stdin=to_r, stdout=from_w)
-    grade = subprocess.Popen([sys.executable, "-I", "code_box.py", "grade", str(to_w), str(from_r)], cwd=tmp_path,
-                             stdout=subprocess.PIPE, pass_fds=(to_w, from_r), text=True)
-    for fd in (to_r, to_w, from_r, from_w):
-        os.close(fd)
-    try:
-        out, _ = grade.communicate(timeout=60)
-    finally:
-        serve.kill()
-        serve.wait()
+    out = grade_unsandboxed([sys.executable, "-c", peer], tmp_path, tmp_path)
     assert out.split("\n")[:2] == ["fail 0", "pass 1"]
