@@ -23,6 +23,7 @@ COMMANDS = {
     "status": ("textrl.commands.status", "per-run status of a campaign results directory"),
     "runs": ("textrl.commands.runs", "one table (CSV/Parquet) of every run of every campaign in a results directory"),
     "report": ("textrl.commands.report", "rebuild a campaign's statistical comparison and report"),
+    "compare": ("textrl.commands.compare", "read several campaigns together: runs pooled where configs are identical"),
 }
 
 
