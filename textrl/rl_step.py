@@ -118,6 +118,27 @@ def score(task: Task, groups: Sequence[Group], *, step: int, task_name: str, con
     }
 
 
+def has_signal(group: Group) -> bool:
+    return len(set(group.rewards)) > 1
+
+
+def keep_varied(groups: list[Group], refill, *, rounds: int) -> tuple[list[Group], dict]:
+    """DAPO's dynamic sampling: keep the groups whose rewards differ and ask `refill(round, n)` (sample and
+    score n fresh prompts) for replacements, at most `rounds` times, until the batch is full again. A
+    step where no group has a signal keeps its batch (every advantage is 0 then). Metrics: the extra
+    rounds run, the groups trained on, and the tokens the extra rounds generated (they are compute too)."""
+    size = len(groups)
+    kept = [g for g in groups if has_signal(g)]
+    ran, tokens = 0, 0
+    while len(kept) < size and ran < rounds:
+        fresh, sampled = refill(ran, size - len(kept))
+        kept += [g for g in fresh if has_signal(g)]
+        tokens += sampled["tokens"]
+        ran += 1
+    kept = kept[:size] or list(groups)
+    return kept, {"dynamic_sampling_rounds": ran, "groups_trained": len(kept), "refill_tokens": tokens}
+
+
 def advantages(pipeline: AdvantagePipeline, groups: Sequence[Group], *, step: int, controller: PipelineController,
                grams: Sequence[str]) -> tuple[list[Group], dict]:
     """Per-token advantages of every completion; only the inputs the pipeline reads are computed."""

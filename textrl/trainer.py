@@ -221,6 +221,19 @@ def _train(cfg, out_dir: str | os.PathLike, *, fresh: bool, log, progress: bool)
         append_jsonl(out / CURVE_FILE, [point])
         tracker.log({"step": step, **{f"heldout/{k}": v for k, v in point.items() if k != "step"}})
 
+    def refill(step: int):
+        """For dynamic sampling: n fresh training prompts, sampled and scored, from seeds of (run seed, step,
+        round) alone, so a resumed run refills exactly as an uninterrupted one."""
+        def draw(round_: int, n: int):
+            rng = random.Random(derived_seed(cfg.seed, step, f"dynamic-sampling-prompts-{round_}"))
+            examples = [s.train_set[i] for i in rng.sample(range(len(s.train_set)), min(n, len(s.train_set)))]
+            fresh, sampled = rl_step.sample(engine, examples, G, params,
+                                            derived_seed(cfg.seed, step, f"dynamic-sampling-{round_}"), encoded)
+            fresh, _ = rl_step.score(task, fresh, step=step, task_name=cfg.task.name, control_rate=control_rate,
+                                     control_seed=derived_seed(cfg.seed, step, f"dynamic-sampling-control-{round_}"))
+            return fresh, sampled
+        return draw
+
     try:
         if start_step == 1 and cfg.eval.every is not None:
             curve(0)
@@ -232,17 +245,23 @@ def _train(cfg, out_dir: str | os.PathLike, *, fresh: bool, log, progress: bool)
             clock.lap("gen_s")
             batch, scored = rl_step.score(task, batch, step=step, task_name=cfg.task.name, control_rate=control_rate,
                                           control_seed=derived_seed(cfg.seed, step, "reward-control"))
+            refilled = {}
+            if pipeline.dynamic_sampling is not None:
+                # the logged rewards stay those of the step's own prompts (comparable across arms); the
+                # update sees the kept groups
+                batch, refilled = rl_step.keep_varied(batch, refill(step), rounds=pipeline.dynamic_sampling.rounds)
             batch, shaped = rl_step.advantages(pipeline, batch, step=step, controller=controller, grams=grams)
             data = rl_step.datums(batch)
             clock.lap("score_s")
             updated = rl_step.update(engine, data, spec, lr=lr_at(cfg, step), epochs=cfg.loss.epochs,
                                      target_kl=cfg.loss.target_kl)
             clock.lap("train_s")
-            tokens_total += sampled["tokens"]
+            tokens_total += sampled["tokens"] + refilled.get("refill_tokens", 0)
             if cfg.train.log_generations:
                 append_gzip_jsonl(out / "generations.jsonl.gz", rl_step.generations(step, batch))
             row = rl_step.record(step, sampled=sampled, scored=scored, shaped=shaped, updated=updated,
                                  tokens_generated=tokens_total, seconds=clock.seconds())
+            row.update({k: v for k, v in refilled.items() if k != "refill_tokens"})
             append_jsonl(out / "metrics.jsonl", [row])
             tracker.log(row)
             rows.append(row)

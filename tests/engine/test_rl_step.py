@@ -234,3 +234,24 @@ def test_clock_splits_a_step_into_consecutive_phases():
     seconds = clock.seconds()
     assert list(seconds) == ["gen_s", "score_s", "train_s", "step_s"]
     assert seconds["step_s"] >= seconds["gen_s"] + seconds["score_s"] + seconds["train_s"] >= 0
+
+
+def test_dynamic_sampling_keeps_varied_groups_and_refills_the_batch():
+    def group(i, rewards):
+        return rl_step.Group(Example(f"p{i}", "q", None), [], rewards=rewards)
+
+    batch = [group(0, [1.0, 1.0]), group(1, [0.0, 1.0]), group(2, [0.0, 0.0])]
+    asked = []
+
+    def refill(round_, n):
+        asked.append((round_, n))
+        fresh = [group(10 + round_, [1.0, 1.0])] if round_ == 0 else [group(20, [0.0, 1.0]), group(21, [1.0, 0.0])]
+        return fresh[:n], {"tokens": 5 * n}
+
+    kept, metrics = rl_step.keep_varied(batch, refill, rounds=3)
+    assert [g.example.id for g in kept] == ["p1", "p20", "p21"]
+    assert asked == [(0, 2), (1, 2)]  # round 0 brought nothing with a signal; round 1 filled the batch
+    assert metrics == {"dynamic_sampling_rounds": 2, "groups_trained": 3, "refill_tokens": 20}
+    flat = [group(0, [1.0, 1.0]), group(1, [0.0, 0.0])]
+    kept, metrics = rl_step.keep_varied(flat, lambda r, n: ([group(9, [1.0, 1.0])] * n, {"tokens": n}), rounds=2)
+    assert kept == flat and metrics["dynamic_sampling_rounds"] == 2  # no signal anywhere: the batch as sampled

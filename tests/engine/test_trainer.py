@@ -300,3 +300,16 @@ def test_a_process_that_asked_to_die_with_its_parent_ends_after_a_hard_kill_of_t
     while running(child_pid):
         assert time.monotonic() < deadline, "the child outlived its parent"
         time.sleep(0.05)
+
+
+def test_dynamic_sampling_trains_on_varied_groups_and_counts_the_extra_tokens(tmp_path, tiny_run_config):
+    plain = train(load_run_config(tiny_run_config), tmp_path / "a", log=quiet, progress=False)
+    cfg = {**tiny_run_config, "advantage": {**tiny_run_config["advantage"], "dynamic_sampling": {"rounds": 2}}}
+    rows = train(load_run_config(cfg), tmp_path / "b", log=quiet, progress=False)
+    again = train(load_run_config(cfg), tmp_path / "c", log=quiet, progress=False)
+    assert [strip_timing(r) for r in rows] == [strip_timing(r) for r in again]
+    assert all(set(r) - set(plain[0]) == {"dynamic_sampling_rounds", "groups_trained"} for r in rows)
+    # the step's own prompts and rollouts are the same: what is logged of them does not change
+    assert [r["reward_mean"] for r in rows][:1] == [r["reward_mean"] for r in plain][:1]
+    refilled = [r for r in rows if r["dynamic_sampling_rounds"] > 0]
+    assert refilled and rows[-1]["tokens_generated"] > plain[-1]["tokens_generated"]

@@ -51,6 +51,10 @@ class HicraConfig(Stage):
     alpha: float = Field(0.2, ge=0.0, le=1.0, description="extra credit on planning tokens (<= 1 keeps signs)")
 
 
+class DynamicSamplingConfig(Stage):
+    rounds: int = Field(3, ge=1, le=16, description="extra sampling rounds per step at most (default 3)")
+
+
 class ReinforceConfig(Stage):
     baseline: Literal["group", "ema"] = "ema"
     decay: float = Field(0.9, ge=0.0, lt=1.0, description="ema baseline: decay per step")
@@ -151,6 +155,9 @@ class AdvantagePipeline(BaseModel):
     token: str | None = Field(None, description="'package.module:function' reshaping the per-token advantages "
                               "after sepa -> gtpo -> hicra (docs/extending.md, 'Token-level plug-ins')")
     token_params: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the token plug-in")
+    dynamic_sampling: DynamicSamplingConfig | None = Field(
+        None, description="DAPO's dynamic sampling: prompt groups whose rewards are all equal are dropped and "
+        "replaced by fresh prompts, up to `rounds` extra rounds per step (docs/extending.md)")
 
     @model_validator(mode="before")
     @classmethod
@@ -170,9 +177,11 @@ class AdvantagePipeline(BaseModel):
         if data.get("token") is None and not data.get("token_params"):
             data.pop("token", None)
             data.pop("token_params", None)
+        if data.get("dynamic_sampling") is None:
+            data.pop("dynamic_sampling", None)
         return data
 
-    @field_validator("reinforce", "sepa", "gtpo", "hicra", mode="before")
+    @field_validator("reinforce", "sepa", "gtpo", "hicra", "dynamic_sampling", mode="before")
     @classmethod
     def stage_switch(cls, value: Any) -> Any:
         # YAML-friendly: `hicra: true` = defaults, `hicra: false` = off.
